@@ -1,0 +1,37 @@
+# Two commands on a fresh machine with Python 3.11 and pip: `make forecast` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: forecast test lint ui bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## Run the main job on the bundled data (extra Hydra overrides: make forecast ARGS="backtest.h=6")
+forecast: $(STAMP)
+	$(BIN)/forecast $(ARGS)
+
+## Run the test suite (ARGS="-m 'not slow'" to skip the experiment runs)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check forecasting tests benchmarks
+
+## MLflow UI on 127.0.0.1 over the same tracking store (PORT=5000)
+PORT ?= 5000
+ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(PORT)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_job.py
+	$(BIN)/python benchmarks/bench_backtest.py
+
+clean:
+	rm -rf $(VENV) outputs multirun

@@ -1,0 +1,79 @@
+"""`forecast`: the Hydra entry point over conf/ (run `forecast --help` for the config groups)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+import pandas as pd
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from forecasting.publish import PublishExistsError
+from forecasting.schema import InputError
+
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+EXIT_BAD_INPUT, EXIT_PUBLISHED = 2, 3
+
+
+def format_report(result: object) -> str:
+    """The leaderboard and the champion per series as plain text tables."""
+    board = result.leaderboard.copy()
+    for col in ("mase", "skill", "mae", "wape", "bias", "coverage_80", "coverage_95",
+                "scaled_pinball"):
+        board[col] = board[col].map(lambda v: f"{v:.3f}" if pd.notna(v) else "-")
+    choice = result.choice[["unique_id", "champion", "ranked", "n_cells"]].copy()
+    choice["ranked"] = choice["ranked"].map(", ".join)
+    return "\n".join([
+        "Leaderboard (backtest, reported cells only; skill = 1 - MASE/MASE[baseline] on the "
+        "same cells):",
+        board.to_string(index=False),
+        "",
+        "Champion per series (chosen on all backtest folds; used for the published forecast):",
+        choice.to_string(index=False),
+    ])
+
+
+def _run(cfg: DictConfig) -> None:
+    from forecasting.job import run_job
+
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    tags = {"hydra_mode": "multirun" if multirun else "run",
+            "run_group": cfg.tracking.run_group or (hc.sweep.dir if multirun else hc.run.dir)}
+    name = hc.job.override_dirname or "default"
+    try:
+        result = run_job(cfg, run_dir=run_dir, run_name=name, extra_tags=tags)
+    except InputError as err:
+        _drop_if_empty(run_dir)
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except PublishExistsError as err:
+        _drop_if_empty(run_dir)
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_PUBLISHED)
+    print(format_report(result))
+    print(f"\nfiles: {run_dir}")
+    if result.published is not None:
+        print(f"published: {result.published.directory}")
+    if result.run_id is not None:
+        print(f"mlflow run: {result.run_id} ({cfg.tracking.uri})")
+
+
+def _drop_if_empty(path: Path) -> None:
+    """Remove the run directory Hydra made when the job wrote nothing into it."""
+    if path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def _app(cfg: DictConfig) -> None:
+    _run(cfg)
+
+
+def main() -> None:
+    """Console script `forecast`."""
+    _app()

@@ -1,0 +1,125 @@
+"""Load a customs, Comtrade or plain CSV into the validated long panel unique_id, ds, y, status.
+
+Errors are InputError naming the file, the row as a person counts it in the file (header =
+row 1, first data row = row 2) and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from forecasting.data.cells import parse_month
+from forecasting.data.comtrade import MARKERS as COMTRADE_MARKERS
+from forecasting.data.comtrade import read_comtrade
+from forecasting.data.customs import MARKERS as CUSTOMS_MARKERS
+from forecasting.data.customs import read_customs
+from forecasting.data.plain import MARKERS as PLAIN_MARKERS
+from forecasting.data.plain import read_plain
+from forecasting.schema import TIME_COL, InputError, validate_panel
+
+FORMATS: tuple[str, ...] = ("auto", "plain", "customs", "comtrade")
+MARKERS: dict[str, frozenset[str]] = {
+    "plain": PLAIN_MARKERS, "customs": CUSTOMS_MARKERS, "comtrade": COMTRADE_MARKERS}
+ENCODINGS: tuple[str, ...] = ("utf-8-sig", "gb18030")  # GB18030 covers GBK and GB2312
+COMTRADE_ENCODING = "iso-8859-1"  # tried only when the header is an ASCII Comtrade header
+
+
+def _header(line: str) -> list[str]:
+    """Column names of a CSV header line, stripped."""
+    return [name.strip() for name in next(csv.reader([line]), [])]
+
+
+def _sniff(columns: list[str]) -> str | None:
+    """Format whose header names overlap `columns` most (at least two), else None."""
+    overlap = {fmt: len(markers.intersection(columns)) for fmt, markers in MARKERS.items()}
+    best = max(overlap, key=overlap.__getitem__)
+    return best if overlap[best] >= 2 else None
+
+
+def _decode(path: Path) -> tuple[str, str]:
+    """Text of `path` and the encoding that decoded it: UTF-8 (BOM or not), GB18030, Latin-1."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise InputError(path, "file is empty; export the data again")
+    first_line = data.split(b"\n", 1)[0]
+    if first_line.isascii() and _sniff(_header(first_line.decode("ascii"))) == "comtrade":
+        candidates = (ENCODINGS[0], COMTRADE_ENCODING)
+    else:
+        candidates = ENCODINGS
+    for encoding in candidates:
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError as error:
+            row = data[:error.start].count(b"\n") + 1
+    raise InputError(path, f"bytes on this row decode under none of {', '.join(candidates)}; "
+                     "re-save the file as UTF-8", row=row)
+
+
+def _table(text: str, *, path: Path) -> pd.DataFrame:
+    """All cells as stripped strings, indexed by file row number, blank lines dropped."""
+    try:
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                            skip_blank_lines=False, index_col=False)
+    except pd.errors.ParserError as error:
+        line = re.search(r"line (\d+)", str(error))
+        raise InputError(path, f"not a well-formed CSV: {str(error).strip()}",
+                         row=int(line.group(1)) if line else None) from error
+    except pd.errors.EmptyDataError as error:
+        raise InputError(path, "file has no header line") from error
+    table.columns = [str(c).strip() for c in table.columns]
+    table.index = table.index + 2
+    table = table[(table != "").any(axis=1)]
+    if table.empty:
+        raise InputError(path, "file has a header but no data rows", row=2)
+    return table
+
+
+def _format(columns: list[str], *, path: Path, encoding: str) -> str:
+    """Detected format of a header, or InputError saying what was tried."""
+    fmt = _sniff(columns)
+    if fmt is None:
+        raise InputError(path, f"unrecognised header {','.join(columns)[:80]!r} (decoded as "
+                         f"{encoding}; encodings tried in order: {', '.join(ENCODINGS)}, and "
+                         f"{COMTRADE_ENCODING} for Comtrade): expected a China customs export, a "
+                         "UN Comtrade CSV or destination,month,tonnes; if the names look garbled, "
+                         "re-save the file as UTF-8", row=1)
+    return fmt
+
+
+def detect_format(path: str | Path) -> str:
+    """Format of a CSV file from its header line: "plain", "customs" or "comtrade"."""
+    path = Path(path)
+    text, encoding = _decode(path)
+    return _format(_header(text.splitlines()[0]), path=path, encoding=encoding)
+
+
+def load_panel(path: str | Path, *, format: str = "auto", month: str | None = None,
+               as_of: str | None = None) -> pd.DataFrame:
+    """Validated panel (unique_id, ds, y tonnes, status) from a customs, Comtrade or plain CSV.
+
+    `month="YYYY-MM"` gives the month of a customs file without a month column; `as_of`
+    drops every row after that month. Customs files carry no WORLD row; none is invented.
+    """
+    path = Path(path)
+    if format not in FORMATS:
+        raise InputError(path, f"format={format!r} is not one of {', '.join(FORMATS)}")
+    cutoff = None if as_of is None else parse_month(as_of, pattern="YYYY-MM", source=path,
+                                                    what="as_of")
+    text, encoding = _decode(path)
+    table = _table(text, path=path)
+    if format == "auto":
+        format = _format(list(table.columns), path=path, encoding=encoding)
+    if format == "customs":
+        panel = read_customs(table, source=path, month=month)
+    elif format == "comtrade":
+        panel = read_comtrade(table, source=path)
+    else:
+        panel = read_plain(table, source=path)
+    if cutoff is not None:
+        panel = panel[panel[TIME_COL] <= cutoff]
+    return validate_panel(panel, source=path)

@@ -1,0 +1,170 @@
+"""Read every sourced tonnage figure and choose one value where sources disagree.
+
+Selection rule, per (destination, period) of a modelled magnet figure (a month, a
+year-to-date sum or an annual total; an annual total is the sum 01..12 of its year):
+1. cluster the values: sorted values whose neighbours differ by at most max(1 t, 0.2%)
+   are one figure up to rounding (single linkage);
+2. choose the cluster with the most distinct source URLs; ties: the cluster with a source whose
+   title or URL cites Reuters, customs or GACC (project annotations in [brackets] ignored);
+   then the cluster whose first row comes first in the source files;
+3. within the cluster, the most precise value (most decimals as written); ties: the value given
+   by most sources; then one given by a Reuters/customs/GACC source; then file order.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecasting.schema import DEFAULT_DESTINATIONS, WORLD, InputError
+
+MAGNET_EXPORTS_FILE = "magnet_exports_reported.csv"
+OTHER_SERIES_FILE = "other_series_reported.csv"
+
+MONTHLY = "magnets"
+SUM_SERIES: tuple[str, ...] = ("magnets_ytd", "magnets_annual")
+MODELLED: tuple[str, ...] = (WORLD, *DEFAULT_DESTINATIONS)
+OBSERVATION_COLUMNS: tuple[str, ...] = (
+    "series", "destination", "period", "tonnes", "source_title", "source_url", "chosen", "reason")
+
+AUTHORITY_RE = re.compile(r"reuters|customs|gacc|海关|海關", re.IGNORECASE)
+ANNOTATION_RE = re.compile(r"\[[^\]]*\]")
+PERIOD_RE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:\.\.(\d{4})-(\d{2}))?$")
+
+NOT_USED: dict[str, str] = {
+    "magnets_and_magnet_alloys_annual": "magnets plus magnet alloys, a broader definition",
+    "magnets_incl_powder_alloy": "magnets incl. powder/alloy, a broader definition",
+}
+AGGREGATES: dict[str, str] = {"EU": "EU-27 aggregate", "EUROPE": "wider-Europe aggregate"}
+
+
+def read_observations(sources_dir: Path) -> pd.DataFrame:
+    """Every magnet tonnage row of the two sourced files (series "magnets*"), in file order."""
+    monthly = pd.read_csv(sources_dir / MAGNET_EXPORTS_FILE, dtype=str, keep_default_na=False)
+    monthly = monthly.rename(columns={"month": "period", "product": "series"})
+    other = pd.read_csv(sources_dir / OTHER_SERIES_FILE, dtype=str, keep_default_na=False)
+    frames = []
+    for name, df in ((MAGNET_EXPORTS_FILE, monthly), (OTHER_SERIES_FILE, other)):
+        df = df.loc[:, ["series", "destination", "period", "tonnes", "source_title",
+                        "source_url"]].copy()
+        df["file"] = name
+        df["line"] = np.arange(len(df)) + 2
+        frames.append(df)
+    obs = pd.concat(frames, ignore_index=True)
+    obs = obs[obs["series"].str.startswith("magnets")].reset_index(drop=True)
+    numeric = obs["tonnes"].str.fullmatch(r"\d+(\.\d+)?")
+    bad_magnet = ~numeric & obs["series"].isin((MONTHLY, *SUM_SERIES))
+    if bad_magnet.any():
+        row = obs[bad_magnet].iloc[0]
+        raise InputError(sources_dir / row["file"], f"tonnes {row['tonnes']!r} is not a number",
+                         row=int(row["line"]), column="tonnes")
+    obs = obs[numeric].reset_index(drop=True)  # drops shares such as "~90%"
+    obs["decimals"] = obs["tonnes"].str.partition(".")[2].str.len()
+    obs["tonnes"] = obs["tonnes"].astype(float)
+    bounds = [_period_bounds(p) for p in obs["period"]]
+    obs["start"] = [b[0] for b in bounds]
+    obs["end"] = [b[1] for b in bounds]
+    obs["authority"] = [
+        bool(AUTHORITY_RE.search(ANNOTATION_RE.sub("", t) + " " + u))
+        for t, u in zip(obs["source_title"], obs["source_url"], strict=True)]
+    return obs
+
+
+def _period_bounds(period: str) -> tuple[str, str]:
+    """First and last month ("YYYY-MM") of "YYYY", "YYYY-MM" or "YYYY-MM..YYYY-MM"."""
+    match = PERIOD_RE.match(period)
+    if match is None:  # e.g. "2025-Q1": not a magnet tonnage period used here
+        return "", ""
+    year, month, end_year, end_month = match.groups()
+    if end_year is not None:
+        return f"{year}-{month}", f"{end_year}-{end_month}"
+    if month is None:
+        return f"{year}-01", f"{year}-12"
+    return f"{year}-{month}", f"{year}-{month}"
+
+
+def _same_figure(a: float, b: float) -> bool:
+    """Equal up to rounding: |a - b| <= max(1 t, 0.2% of the larger)."""
+    return abs(a - b) <= max(1.0, 0.002 * max(abs(a), abs(b)))
+
+
+def _clusters(group: pd.DataFrame) -> list[pd.Index]:
+    """Single-linkage clusters of a group's values (row labels, sorted by value)."""
+    ordered = group.sort_values("tonnes", kind="stable")
+    clusters: list[list[int]] = []
+    previous = None
+    for label, value in ordered["tonnes"].items():
+        if previous is None or not _same_figure(previous, value):
+            clusters.append([])
+        clusters[-1].append(label)
+        previous = value
+    return [pd.Index(c) for c in clusters]
+
+
+def _choose(group: pd.DataFrame) -> tuple[int, dict[int, str]]:
+    """Label of the chosen row of one (destination, period) group and a reason for every row."""
+    clusters = _clusters(group)
+    def rank(c: pd.Index) -> tuple[int, bool, int]:
+        return -group.loc[c, "source_url"].nunique(), not group.loc[c, "authority"].any(), min(c)
+
+    ranked = sorted(clusters, key=rank)
+    best = ranked[0]
+    rows = group.loc[best]
+    votes = rows.groupby("tonnes")["source_url"].transform("nunique")
+    key = pd.DataFrame({"dec": -rows["decimals"], "votes": -votes,
+                        "auth": -rows["authority"].astype(int), "order": rows.index})
+    chosen = int(key.sort_values(["dec", "votes", "auth", "order"]).index[0])
+    value = group.loc[chosen, "tonnes"]
+    n_best = group.loc[best, "source_url"].nunique()
+    reasons = {}
+    for cluster in clusters:
+        n = group.loc[cluster, "source_url"].nunique()
+        for label in cluster:
+            if label == chosen:
+                why = f"chosen: {n} source(s) agree up to rounding"
+                if len(clusters) > 1:
+                    runner = ranked[1]
+                    won, lost = rank(best), rank(runner)
+                    by = ("more sources" if won[0] != lost[0]
+                          else "the Reuters/customs/GACC tie-break" if won[1] != lost[1]
+                          else "file order")
+                    why += f"; preferred over {group.loc[runner, 'tonnes'].iloc[0]:g} t by {by}"
+                reasons[label] = why
+            elif cluster is best:
+                reasons[label] = f"same figure up to rounding as the chosen {value:g} t"
+            else:
+                reasons[label] = (f"conflicts with the chosen {value:g} t ({n} vs {n_best} "
+                                  "source(s), see selection rule)")
+    return chosen, reasons
+
+
+def select_reported(obs: pd.DataFrame) -> pd.DataFrame:
+    """Mark `chosen` and give a `reason` for every observation (see the module docstring)."""
+    out = obs.copy()
+    out["chosen"] = False
+    out["reason"] = ""
+    modelled = out["series"].isin((MONTHLY, *SUM_SERIES)) & out["destination"].isin(MODELLED)
+    for series, text in NOT_USED.items():
+        out.loc[out["series"] == series, "reason"] = f"not used: {text}"
+    other_magnets = out["series"].str.startswith("magnets_alt_definition")
+    out.loc[other_magnets, "reason"] = "not used: conflicting figure, likely a broader definition"
+    unmodelled = out["series"].isin((MONTHLY, *SUM_SERIES)) & ~modelled
+    out.loc[unmodelled, "reason"] = [
+        f"not used: {AGGREGATES[d]}, overlaps the modelled series" if d in AGGREGATES
+        else f"not used: {d} is not modelled separately (it is part of OTHER)"
+        for d in out.loc[unmodelled, "destination"]]
+    cells = out[modelled]
+    for _, group in cells.groupby(["destination", "start", "end"], sort=False):
+        chosen, reasons = _choose(group)
+        out.loc[chosen, "chosen"] = True
+        for label, why in reasons.items():
+            out.loc[label, "reason"] = why
+    return out
+
+
+def observations_table(obs: pd.DataFrame) -> pd.DataFrame:
+    """The public observations table: one row per sourced figure with chosen/reason."""
+    return obs.loc[:, list(OBSERVATION_COLUMNS)]

@@ -1,0 +1,85 @@
+"""Resolve the `data` config into the modelling panel as known at any month."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from forecasting.data.bundle import build_bundle, bundled_panel_path, fill_gaps
+from forecasting.data.hierarchy import to_model_panel
+from forecasting.data.load import detect_format, load_panel
+from forecasting.features.base import to_month
+from forecasting.schema import TIME_COL, InputError, validate_panel
+
+
+@dataclass
+class ModelInput:
+    """Where the data came from, and the modelling panel as it was known at a given month.
+
+    Estimated cells depend on every figure known when they were estimated (an interpolation
+    leans on the next reported month), so the panel seen at a backtest cutoff is rebuilt from
+    the figures up to that cutoff, never cut out of the latest panel.
+    """
+
+    source: str
+    format: str
+    destinations: tuple[str, ...]
+    raw: pd.DataFrame | None = None
+    limit: pd.Timestamp | None = None
+    _cache: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    @property
+    def last_month(self) -> pd.Timestamp:
+        """The latest month with a figure."""
+        return self.panel_at(None)[TIME_COL].max()
+
+    def panel_at(self, as_of: pd.Timestamp | str | None) -> pd.DataFrame:
+        """The modelling panel built only from figures for months up to `as_of` (None: all)."""
+        key = self.limit if as_of is None else to_month(as_of)
+        if self.limit is not None:
+            key = min(key, self.limit)
+        if key not in self._cache:
+            self._cache[key] = self._build(key)
+        return self._cache[key]
+
+    def truncated(self, as_of: str | pd.Timestamp) -> ModelInput:
+        """The same input with every figure after `as_of` ignored (the `as_of=` override)."""
+        return ModelInput(source=self.source, format=self.format,
+                          destinations=self.destinations, raw=self.raw, limit=to_month(as_of))
+
+    def _build(self, as_of: pd.Timestamp | None) -> pd.DataFrame:
+        if self.raw is None:
+            raw = _plain_to_long(build_bundle(as_of=as_of)[0], source=self.source)
+        else:
+            raw = self.raw if as_of is None else self.raw.loc[self.raw[TIME_COL] <= as_of]
+        if raw.empty:
+            raise InputError(self.source, f"no figures on or before {as_of:%Y-%m}")
+        panel = to_model_panel(raw, destinations=self.destinations,
+                               absent_is_zero=self.format in ("customs", "comtrade"))
+        return fill_gaps(panel)
+
+
+def _plain_to_long(panel: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    """The bundle's plain columns (destination, month, tonnes, status) as the long panel."""
+    long = pd.DataFrame({
+        "unique_id": panel["destination"].to_numpy(),
+        "ds": pd.PeriodIndex(panel["month"], freq="M").to_timestamp(),
+        "y": panel["tonnes"].astype(float).to_numpy(),
+        "status": panel["status"].to_numpy(),
+    })
+    return validate_panel(long, source=source)
+
+
+def load_input(data_cfg: Mapping) -> ModelInput:
+    """Read `data.path` (the bundled data when null) into a ModelInput."""
+    destinations = tuple(data_cfg["destinations"])
+    path = data_cfg.get("path")
+    if path is None:
+        return ModelInput(source=str(bundled_panel_path()), format="bundled",
+                          destinations=destinations)
+    fmt = data_cfg.get("format", "auto")
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    raw = load_panel(path, format=fmt, month=data_cfg.get("month"))
+    return ModelInput(source=str(path), format=fmt, destinations=destinations, raw=raw)

@@ -1,0 +1,223 @@
+"""The main job: backtest, score, forecast under scenarios, reconcile, publish, track."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from forecasting import tracking
+from forecasting.atomic import write_bytes_atomic
+from forecasting.backtest.leaderboard import leaderboard
+from forecasting.backtest.metrics import cell_errors, score, seasonal_scale, summarise
+from forecasting.backtest.run import forecast_all, run_backtest
+from forecasting.backtest.selection import (
+    add_champion_and_ensemble,
+    apply_choice,
+    final_choice,
+    prior_folds_choice,
+)
+from forecasting.backtest.splits import rolling_cutoffs
+from forecasting.features.pipeline import build_features
+from forecasting.inputs import ModelInput, load_input
+from forecasting.models.registry import build_forecasters
+from forecasting.models.routing import classify_series, route
+from forecasting.publish import PublishExistsError, plot_scenarios, publish
+from forecasting.reconcile import reconcile
+from forecasting.scenarios import Scenario, available_scenarios, load_scenario, scenario_from_config
+from forecasting.schema import CUTOFF_COL, ID_COL, REPORTED, STATUS_COL, TIME_COL, hi_col, lo_col
+
+log = logging.getLogger(__name__)
+
+ROUTED, CHAMPION, ENSEMBLE = "Routed", "Champion", "Ensemble"
+
+
+@dataclass
+class JobResult:
+    """What a job produced: tables, files written and the MLflow run id."""
+
+    leaderboard: pd.DataFrame
+    choice: pd.DataFrame
+    files: dict[str, Path] = field(default_factory=dict)
+    run_id: str | None = None
+    published: object | None = None
+
+
+def _write_csv(df: pd.DataFrame, path: Path, files: dict[str, Path]) -> Path:
+    """Write `df` atomically as CSV and remember it (and log it when a run is active)."""
+    write_bytes_atomic(path, df.to_csv(index=False, lineterminator="\n").encode())
+    files[path.name] = path
+    _log_artifact(path)
+    return path
+
+
+def _log_artifact(path: Path) -> None:
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        mlflow.log_artifact(str(path))
+
+
+def scenarios_for(cfg: DictConfig) -> list[Scenario]:
+    """The scenario of the run, or every named scenario for `scenario=all`."""
+    if cfg.scenario.get("name") == "all":
+        return [load_scenario(name) for name in available_scenarios()]
+    return [scenario_from_config(OmegaConf.to_container(cfg.scenario, resolve=True))]
+
+
+def check_publish_target(cfg: DictConfig, as_of: pd.Timestamp) -> Path | None:
+    """Fail fast (before any model fits) when the month is already published."""
+    if not cfg.publish.enabled:
+        return None
+    target = Path(cfg.publish.dir) / f"{as_of:%Y-%m}"
+    if target.exists() and any(target.iterdir()) and not cfg.publish.overwrite:
+        raise PublishExistsError(
+            f"{target} already holds a publication for {as_of:%Y-%m}; "
+            "pass publish.overwrite=true to replace it")
+    return target
+
+
+def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenario: Scenario,
+                    ) -> tuple[pd.DataFrame, list[str]]:
+    """Rolling-origin backtest plus the routed, champion and ensemble pseudo-models."""
+    bt_cfg = cfg.backtest
+    panel = data.panel_at(data.last_month)
+    cutoffs = rolling_cutoffs(panel, h=bt_cfg.h, n_windows=bt_cfg.n_windows, step=bt_cfg.step,
+                              min_train=bt_cfg.min_train)
+    level = tuple(bt_cfg.level)
+    bt = run_backtest(panel, forecasters, h=bt_cfg.h, cutoffs=cutoffs, scenario=scenario,
+                      level=level, progress=cfg.progress, history_at=data.panel_at)
+    base = [a for f in forecasters for a in f.aliases]
+    classes = pd.concat([classify_series(data.panel_at(c), as_of=c).assign(**{CUTOFF_COL: c})
+                         for c in cutoffs], ignore_index=True)
+    bt = route(bt, classes, smooth=cfg.models.routing.smooth,
+               intermittent=cfg.models.routing.intermittent, alias=ROUTED, levels=level)
+    candidates = [*base, ROUTED]
+    choice = prior_folds_choice(bt, models=candidates, h=bt_cfg.h,
+                                top_k=cfg.models.selection.top_k,
+                                only_reported=bt_cfg.only_reported)
+    bt = add_champion_and_ensemble(bt, choice, models=candidates, champion_alias=CHAMPION,
+                                   ensemble_alias=ENSEMBLE, levels=level)
+    return bt, candidates
+
+
+def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
+                    scenarios: list[Scenario], choice: pd.DataFrame, candidates: list[str],
+                    ) -> dict[str, pd.DataFrame]:
+    """Per scenario: every model's forecast, routed, then the published pick per series."""
+    as_of = panel[TIME_COL].max()
+    level = tuple(cfg.backtest.level)
+    classes = classify_series(panel, as_of=as_of)
+    pick = CHAMPION if cfg.publish.choice == "champion" else ENSEMBLE
+    out = {}
+    for scenario in scenarios:
+        fc = forecast_all(forecasters, panel, h=cfg.publish.h, as_of=as_of, scenario=scenario,
+                          level=level)
+        fc = route(fc, classes, smooth=cfg.models.routing.smooth,
+                   intermittent=cfg.models.routing.intermittent, alias=ROUTED, levels=level)
+        fc = apply_choice(fc, choice, models=candidates, champion_alias=CHAMPION,
+                          ensemble_alias=ENSEMBLE, levels=level)
+        frame = fc[[ID_COL, TIME_COL]].copy()
+        names = choice.set_index(ID_COL)
+        label = (names["champion"] if pick == CHAMPION
+                 else names["ranked"].map(lambda r: "ensemble:" + "+".join(r)))
+        frame["model"] = fc[ID_COL].map(label).fillna(pick)
+        frame["forecast"] = fc[pick].to_numpy()
+        for lv in level:
+            frame[f"forecast-lo-{lv}"] = fc[lo_col(pick, lv)].to_numpy()
+            frame[f"forecast-hi-{lv}"] = fc[hi_col(pick, lv)].to_numpy()
+        out[scenario.name] = reconcile(frame, method=cfg.reconcile.method,
+                                       insample=_insample(panel, fc, pick))
+    return out
+
+
+def _insample(panel: pd.DataFrame, fc: pd.DataFrame, pick: str) -> pd.DataFrame | None:
+    """In-sample fits are not kept by every model; MinT shrink falls back to its own guard."""
+    return None
+
+
+def score_backtest(cfg: DictConfig, data: ModelInput, bt: pd.DataFrame, models: list[str],
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cell errors and the long metrics table, on reported cells unless configured otherwise."""
+    panel = data.panel_at(data.last_month)
+    cutoffs = sorted(bt[CUTOFF_COL].unique())
+    scale = pd.concat([seasonal_scale(data.panel_at(c), [c]) for c in cutoffs],
+                      ignore_index=True)
+    cells = cell_errors(bt, scale, models, levels=tuple(cfg.backtest.level))
+    del panel
+    return cells, score(cells, only_reported=cfg.backtest.only_reported)
+
+
+def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
+            extra_tags: dict[str, str] | None = None) -> JobResult:
+    """Run the whole job and write its files under `run_dir`; track it when enabled."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = load_input(cfg.data)
+    if cfg.as_of is not None:
+        data = data.truncated(cfg.as_of)
+    panel = data.panel_at(data.last_month)
+    as_of = panel[TIME_COL].max()
+    check_publish_target(cfg, as_of)
+    scenarios = scenarios_for(cfg)
+    forecasters = build_forecasters(cfg.models)
+    commit, dirty = tracking.git_state()
+    tags = {
+        "git_commit": commit, "git_dirty": str(dirty), "data_hash": tracking.data_hash(panel),
+        "data_source": data.source, "data_format": data.format, "as_of": f"{as_of:%Y-%m}",
+        "scenario": ",".join(s.name for s in scenarios), "features": cfg.features.set,
+        "package_version": tracking.package_version(), **(extra_tags or {}),
+    }
+    ctx = (tracking.job_run(cfg, run_name=run_name, tags=tags) if cfg.tracking.enabled
+           else contextlib.nullcontext(None))
+    files: dict[str, Path] = {}
+    with ctx as run_id:
+        if run_id is not None:
+            tracking.log_panel(panel, source=data.source, name=f"magnets-{as_of:%Y-%m}")
+        bt, candidates = backtest_models(cfg, data, forecasters, scenarios[0])
+        _write_csv(bt, run_dir / "backtest.csv", files)
+        models = [*candidates, CHAMPION, ENSEMBLE]
+        cells, metrics = score_backtest(cfg, data, bt, models)
+        _write_csv(metrics, run_dir / "metrics.csv", files)
+        board = leaderboard(cells, baseline=cfg.models.baseline,
+                            only_reported=cfg.backtest.only_reported)
+        _write_csv(board, run_dir / "leaderboard.csv", files)
+        choice = final_choice(bt, models=candidates, top_k=cfg.models.selection.top_k,
+                              only_reported=cfg.backtest.only_reported)
+        _write_csv(choice.assign(ranked=choice["ranked"].map("+".join)),
+                   run_dir / "champions.csv", files)
+        train, future = build_features(panel, builders=cfg.features.set, h=cfg.publish.h,
+                                       as_of=as_of, scenario=scenarios[0])
+        _write_csv(pd.concat([train.assign(part="train"), future.assign(part="future")]),
+                   run_dir / "features.csv", files)
+        if run_id is not None:
+            scored = cells.loc[cells[STATUS_COL] == REPORTED] if cfg.backtest.only_reported \
+                else cells
+            tracking.log_summary(board)
+            tracking.log_model_runs(summarise(scored, ["model", CUTOFF_COL]), board,
+                                    summarise(scored, ["model", "horizon"]))
+        forecasts = final_forecasts(cfg, panel, forecasters, scenarios, choice, candidates)
+        for name, frame in forecasts.items():
+            _write_csv(frame, run_dir / f"forecast_{name}.csv", files)
+        published = None
+        if cfg.publish.enabled:
+            published = publish(forecasts, as_of=f"{as_of:%Y-%m}", out_dir=cfg.publish.dir,
+                                overwrite=cfg.publish.overwrite, manifest_extra={
+                                    "data_hash": tags["data_hash"],
+                                    "config": OmegaConf.to_container(cfg, resolve=True),
+                                    "mlflow_run_id": run_id, "git_commit": commit,
+                                    "git_dirty": dirty,
+                                    "package_version": tags["package_version"]})
+            png = plot_scenarios(forecasts, history=panel,
+                                 path=published.directory / "scenarios.png")
+            for path in [*published.csv_paths.values(), published.manifest_path, png]:
+                _log_artifact(path)
+            if run_id is not None:
+                import mlflow
+
+                mlflow.set_tag("published", str(published.directory))
+    return JobResult(leaderboard=board, choice=choice, files=files, run_id=run_id,
+                     published=published)

@@ -1,0 +1,28 @@
+"""Build the forecasters of a run from the `models` config group (`_target_` + `alias`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+from hydra.utils import instantiate
+
+from forecasting.models.base import Forecaster
+
+
+def build_forecasters(models_cfg: Mapping) -> list[Forecaster]:
+    """Instantiate every forecaster under `models.forecasters`; check aliases and the baseline.
+
+    Aliases must be unique across all forecasters (they name output columns and MLflow
+    child runs) and the baseline (`models.baseline`) must be one of them, so every score
+    has its reference.
+    """
+    forecasters = [instantiate(spec) for spec in models_cfg["forecasters"].values()]
+    aliases = [a for f in forecasters for a in f.aliases]
+    dupes = sorted(a for a, n in Counter(aliases).items() if n > 1)
+    if dupes:
+        raise ValueError(f"model aliases must be unique, repeated: {dupes}")
+    baseline = models_cfg["baseline"]
+    if baseline not in aliases:
+        raise ValueError(f"baseline model {baseline!r} is not among the models {aliases}")
+    return forecasters

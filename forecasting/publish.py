@@ -1,0 +1,293 @@
+"""Monthly publication: one forecast CSV per scenario plus manifest.json, validated and atomic.
+
+Layout: `<out_dir>/<as_of>/forecast_<scenario>.csv` and `<out_dir>/<as_of>/manifest.json`.
+The CSV schema and manifest fields are described in docs/publish_schema.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from forecasting.atomic import atomic_path, write_files_atomic
+from forecasting.reconcile import FORECAST_COL, interval_columns
+from forecasting.schema import ID_COL, OTHER, TARGET_COL, TIME_COL, WORLD, InputError, month_start
+
+PUBLIC_COLUMNS: tuple[str, ...] = (
+    "as_of", "scenario", "destination", "month", "horizon", "model",
+    "tonnes", "lo_80", "hi_80", "lo_95", "hi_95",
+)
+# Bounds in the order they must nest: lo_95 <= lo_80 <= tonnes <= hi_80 <= hi_95.
+PUBLIC_BOUNDS: tuple[str, ...] = ("lo_95", "lo_80", "tonnes", "hi_80", "hi_95")
+_LO95, _LO80, _HI80, _HI95 = interval_columns()
+INTERNAL_BOUNDS: tuple[str, ...] = (_LO95, _LO80, FORECAST_COL, _HI80, _HI95)
+MODEL_COL = "model"
+MANIFEST_NAME = "manifest.json"
+COHERENCE_TOL = 1e-6
+_AS_OF_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_SCENARIO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class PublishExistsError(FileExistsError):
+    """A publication for this as_of already exists and overwrite was not requested."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """Where a publication was written and the manifest that describes it."""
+
+    directory: Path
+    csv_paths: dict[str, Path]
+    manifest_path: Path
+    manifest: dict
+
+
+def csv_name(scenario: str) -> str:
+    """File name of the published CSV of `scenario`."""
+    return f"forecast_{scenario}.csv"
+
+
+def _horizon(ds: pd.Series, as_of: str) -> np.ndarray:
+    """Months from as_of ('YYYY-MM') to each month of `ds` (1 = the month after as_of)."""
+    start = pd.Timestamp(as_of)
+    return ((ds.dt.year - start.year) * 12 + ds.dt.month - start.month).to_numpy(dtype="int64")
+
+
+def _check_values(df: pd.DataFrame, bounds: tuple[str, ...], *, source: object) -> None:
+    """Raise InputError on NaN, a negative lower bound or bounds not nesting around the point."""
+    for col in bounds:
+        nan = df[col].isna().to_numpy()
+        if nan.any():
+            raise InputError(source, "value is NaN", row=int(nan.argmax()), column=col)
+    lowest = df[bounds[0]].to_numpy()
+    if (lowest < 0).any():
+        i = int((lowest < 0).argmax())
+        raise InputError(source, f"negative lower bound {lowest[i]}", row=i, column=bounds[0])
+    for lower, upper in zip(bounds[:-1], bounds[1:], strict=True):
+        bad = (df[lower].to_numpy() > df[upper].to_numpy())
+        if bad.any():
+            i = int(bad.argmax())
+            raise InputError(source, f"{lower} {df[lower].iloc[i]} > {upper} {df[upper].iloc[i]}",
+                             row=i, column=lower)
+
+
+def _check_coherent(df: pd.DataFrame, *, source: object) -> None:
+    """Raise InputError unless, every month, the non-WORLD series sum to WORLD within 1e-6 t."""
+    is_world = df[ID_COL] == WORLD
+    if not is_world.any():
+        raise InputError(source, f"no '{WORLD}' rows: the total is required", column=ID_COL)
+    world = df.loc[is_world].set_index(TIME_COL)[FORECAST_COL]
+    bottom = df.loc[~is_world].groupby(TIME_COL)[FORECAST_COL].sum()
+    both = pd.concat({"world": world, "bottom": bottom}, axis=1)
+    gap = (both["world"] - both["bottom"]).abs()
+    bad = gap.isna() | (gap > COHERENCE_TOL)
+    if bad.any():
+        month = both.index[bad.to_numpy().argmax()]
+        raise InputError(source, f"not coherent in {month:%Y-%m}: destinations sum to "
+                         f"{both.loc[month, 'bottom']} but {WORLD} is {both.loc[month, 'world']} "
+                         "(run forecasting.reconcile.reconcile first)", column=FORECAST_COL)
+
+
+def validate_forecast(df: pd.DataFrame, *, as_of: str, source: object = "<forecast>") -> None:
+    """Check an internal forecast frame is publishable; raise InputError naming row and column."""
+    needed = [ID_COL, TIME_COL, MODEL_COL, *INTERNAL_BOUNDS]
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise InputError(source, f"forecast frame lacks column(s) {missing}", column=missing[0])
+    if df.empty:
+        raise InputError(source, "forecast frame is empty")
+    df = df.reset_index(drop=True)
+    for col in (ID_COL, TIME_COL, MODEL_COL):
+        nan = df[col].isna().to_numpy()
+        if nan.any():
+            raise InputError(source, "value is missing", row=int(nan.argmax()), column=col)
+    _check_values(df, INTERNAL_BOUNDS, source=source)
+    ds = pd.to_datetime(df[TIME_COL])
+    not_start = (ds != month_start(ds)).to_numpy()
+    if not_start.any():
+        i = int(not_start.argmax())
+        raise InputError(source, f"ds {ds.iloc[i]} is not a month start", row=i, column=TIME_COL)
+    horizon = _horizon(ds, as_of)
+    if (horizon < 1).any():
+        i = int((horizon < 1).argmax())
+        raise InputError(source, f"month {ds.iloc[i]:%Y-%m} is not after as_of {as_of}", row=i,
+                         column=TIME_COL)
+    dup = df.duplicated([ID_COL, TIME_COL]).to_numpy()
+    if dup.any():
+        raise InputError(source, "duplicate destination-month", row=int(dup.argmax()),
+                         column=TIME_COL)
+    _check_coherent(df.assign(**{TIME_COL: ds}), source=source)
+
+
+def to_public(df: pd.DataFrame, *, as_of: str, scenario: str) -> pd.DataFrame:
+    """Internal forecast frame -> public columns, rounded to 0.1 t, sorted by destination, month."""
+    ds = pd.to_datetime(df[TIME_COL])
+    out = pd.DataFrame({
+        "as_of": as_of,
+        "scenario": scenario,
+        "destination": df[ID_COL].astype(str).to_numpy(),
+        "month": ds.dt.strftime("%Y-%m").to_numpy(),
+        "horizon": _horizon(ds, as_of),
+        "model": df[MODEL_COL].astype(str).to_numpy(),
+    })
+    for public, internal in zip(PUBLIC_BOUNDS, INTERNAL_BOUNDS, strict=True):
+        out[public] = np.round(df[internal].to_numpy(dtype=float), 1) + 0.0  # + 0.0: no "-0.0"
+    out = out.sort_values(["destination", "month"], ignore_index=True)
+    return out.loc[:, list(PUBLIC_COLUMNS)]
+
+
+def _csv_bytes(public: pd.DataFrame) -> bytes:
+    """Deterministic CSV bytes: UTF-8, '\\n' line endings, no index, '%.1f' numbers."""
+    buf = io.StringIO()
+    public.to_csv(buf, index=False, float_format="%.1f", lineterminator="\n")
+    return buf.getvalue().encode("utf-8")
+
+
+def _existing(directory: Path) -> list[Path]:
+    """Published files already in `directory` (manifest and forecast CSVs)."""
+    if not directory.is_dir():
+        return []
+    found = sorted(directory.glob(csv_name("*")))
+    manifest = directory / MANIFEST_NAME
+    return [manifest, *found] if manifest.exists() else found
+
+
+def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str | Path,
+            overwrite: bool = False, manifest_extra: Mapping | None = None) -> PublishResult:
+    """Validate, then atomically write one CSV per scenario and manifest.json under out_dir/as_of.
+
+    Nothing is written if any frame is invalid (InputError, a ValueError) or if the as_of
+    directory already holds a publication and `overwrite` is False (PublishExistsError).
+    With overwrite=True the new set replaces the old one; CSVs of scenarios no longer
+    published are deleted only after the new set (manifest last) is in place.
+    """
+    if not _AS_OF_RE.match(str(as_of)):
+        raise ValueError(f"as_of must be 'YYYY-MM', got {as_of!r}")
+    if not forecasts:
+        raise ValueError("nothing to publish: no scenarios given")
+    for scenario in forecasts:
+        if not _SCENARIO_RE.match(scenario):
+            raise ValueError(f"scenario name {scenario!r} must match {_SCENARIO_RE.pattern}")
+    extra = dict(manifest_extra or {})
+    reserved = {"as_of", "scenarios", "created", "files"} & set(extra)
+    if reserved:
+        raise ValueError(f"manifest_extra may not set reserved key(s) {sorted(reserved)}")
+    directory = Path(out_dir) / as_of
+    existing = _existing(directory)
+    if existing and not overwrite:
+        raise PublishExistsError(
+            f"{directory} already holds a publication for as_of {as_of} "
+            f"({', '.join(p.name for p in existing)}); refusing to overwrite it. "
+            "Pass publish.overwrite=true to replace it.")
+
+    scenarios = sorted(forecasts)
+    payload: dict[Path, bytes] = {}
+    files = []
+    for scenario in scenarios:
+        validate_forecast(forecasts[scenario], as_of=as_of, source=f"scenario '{scenario}'")
+        public = to_public(forecasts[scenario], as_of=as_of, scenario=scenario)
+        data = _csv_bytes(public)
+        payload[directory / csv_name(scenario)] = data
+        files.append({"name": csv_name(scenario), "rows": len(public),
+                      "sha256": hashlib.sha256(data).hexdigest()})
+    manifest = {**extra, "as_of": as_of, "scenarios": scenarios, "files": files,
+                "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    text = json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False, default=str) + "\n"
+    payload[directory / MANIFEST_NAME] = text.encode("utf-8")
+
+    created_dir = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        write_files_atomic(payload)
+    except BaseException:
+        if created_dir and not any(directory.iterdir()):
+            directory.rmdir()
+        raise
+    for stale in set(_existing(directory)) - set(payload):
+        stale.unlink()
+    return PublishResult(
+        directory=directory,
+        csv_paths={s: directory / csv_name(s) for s in scenarios},
+        manifest_path=directory / MANIFEST_NAME,
+        manifest=json.loads(text),
+    )
+
+
+def read_published(path: str | Path) -> pd.DataFrame:
+    """Read a published forecast CSV back, check its schema and values; raise InputError if bad."""
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    if tuple(raw.columns) != PUBLIC_COLUMNS:
+        raise InputError(path, f"columns are {list(raw.columns)}, expected {list(PUBLIC_COLUMNS)}")
+    for col in ("as_of", "month"):
+        bad = ~raw[col].str.match(_AS_OF_RE.pattern).to_numpy()
+        if bad.any():
+            i = int(bad.argmax())
+            raise InputError(path, f"{raw[col].iloc[i]!r} is not YYYY-MM", row=i, column=col)
+    out = raw.copy()
+    for col in ("horizon", *PUBLIC_BOUNDS):
+        out[col] = pd.to_numeric(raw[col], errors="coerce")
+        bad = out[col].isna().to_numpy()
+        if bad.any():
+            i = int(bad.argmax())
+            raise InputError(path, f"{raw[col].iloc[i]!r} is not a number", row=i, column=col)
+    out["horizon"] = out["horizon"].astype("int64")
+    if (out["horizon"] < 1).any():
+        i = int((out["horizon"] < 1).to_numpy().argmax())
+        raise InputError(path, "horizon must be >= 1", row=i, column="horizon")
+    _check_values(out, PUBLIC_BOUNDS, source=path)
+    dup = out.duplicated(["scenario", "destination", "month"]).to_numpy()
+    if dup.any():
+        raise InputError(path, "duplicate scenario-destination-month", row=int(dup.argmax()),
+                         column="month")
+    return out
+
+
+def _top_destinations(history: pd.DataFrame, *, top: int, candidates: set[str]) -> list[str]:
+    """The `top` destinations by tonnes in the last 12 months of history (not WORLD, OTHER)."""
+    ds = pd.to_datetime(history[TIME_COL])
+    recent = history.loc[ds > ds.max() - pd.DateOffset(months=12)]
+    recent = recent.loc[recent[ID_COL].isin(candidates - {WORLD, OTHER})]
+    totals = recent.groupby(ID_COL)[TARGET_COL].sum().sort_values(ascending=False, kind="stable")
+    return list(totals.index[:top])
+
+
+def plot_scenarios(forecasts: Mapping[str, pd.DataFrame], *, history: pd.DataFrame,
+                   path: str | Path, top: int = 4) -> Path:
+    """PNG comparing scenarios: WORLD and the top destinations, last 36 months of history."""
+    ids = set().union(*(set(f[ID_COL]) for f in forecasts.values()))
+    panels = [WORLD, *_top_destinations(history, top=top, candidates=ids)]
+    hist = history.assign(**{TIME_COL: pd.to_datetime(history[TIME_COL])})
+    hist = hist.loc[hist[TIME_COL] > hist[TIME_COL].max() - pd.DateOffset(months=36)]
+    fig = Figure(figsize=(10, 2.8 * len(panels)), dpi=110, layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, uid in zip(axes, panels, strict=True):
+        h = hist.loc[hist[ID_COL] == uid].sort_values(TIME_COL)
+        ax.plot(h[TIME_COL].to_numpy(), h[TARGET_COL].to_numpy(), color="black", lw=1.5,
+                label="history")
+        for scenario in sorted(forecasts):
+            f = forecasts[scenario]
+            f = f.loc[f[ID_COL] == uid].sort_values(TIME_COL)
+            x = pd.to_datetime(f[TIME_COL]).to_numpy()
+            (line,) = ax.plot(x, f[FORECAST_COL].to_numpy(), lw=1.5, label=scenario)
+            ax.fill_between(x, f[_LO80].to_numpy(), f[_HI80].to_numpy(), color=line.get_color(),
+                            alpha=0.15, lw=0)
+        ax.set_title(uid, loc="left")
+        ax.set_ylabel("tonnes")
+        ax.grid(alpha=0.3)
+    fig.suptitle("Forecast per scenario (line: point, band: 80% interval); black: history")
+    axes[0].legend(loc="upper left", fontsize="small", ncols=len(forecasts) + 1)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format="png")
+    return target

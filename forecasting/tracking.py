@@ -1,0 +1,119 @@
+"""MLflow tracking: one parent run per job, a nested child per model, tags for provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from forecasting.schema import ID_COL
+
+PARAM_LIMIT = 6000
+
+
+def package_version() -> str:
+    """Installed version of magnet-forecasting."""
+    try:
+        return version("magnet-forecasting")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def git_state(repo: Path | None = None) -> tuple[str, bool]:
+    """The current commit and whether the work tree has uncommitted changes."""
+    cwd = repo or Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=cwd,
+                                    capture_output=True, text=True, check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", False
+    return commit, dirty
+
+
+def data_hash(panel: pd.DataFrame) -> str:
+    """SHA-256 (first 16 hex digits) of the panel's canonical CSV form."""
+    canon = panel.sort_values(list(panel.columns[:2])).to_csv(index=False, float_format="%.6f")
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def flatten(cfg: DictConfig | Mapping, prefix: str = "") -> dict[str, str]:
+    """Flatten a nested config into dotted keys (`models.forecasters.stats.models.0.alias`)."""
+    container = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    out: dict[str, str] = {}
+
+    def walk(node: object, key: str) -> None:
+        if isinstance(node, Mapping):
+            for k, v in node.items():
+                walk(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(node, list) and node and any(isinstance(v, Mapping | list) for v in node):
+            for i, v in enumerate(node):
+                walk(v, f"{key}.{i}")
+        else:
+            out[key] = str(node)[:PARAM_LIMIT]
+
+    walk(container, prefix)
+    return out
+
+
+@contextmanager
+def job_run(cfg: DictConfig, *, run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
+    """Open the parent run of a job (FAILED if the job raises); yield its run id."""
+    mlflow.set_tracking_uri(cfg.tracking.uri)
+    mlflow.set_experiment(cfg.tracking.experiment)
+    with mlflow.start_run(run_name=run_name, tags=dict(tags)) as run:
+        params = flatten(cfg)
+        items = list(params.items())
+        for i in range(0, len(items), 100):
+            mlflow.log_params(dict(items[i:i + 100]))
+        mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        yield run.info.run_id
+
+
+def log_panel(panel: pd.DataFrame, *, source: str, name: str) -> None:
+    """Log the input panel as an MLflow dataset so its digest shows in the UI."""
+    dataset = mlflow.data.from_pandas(panel, source=source, name=name)
+    mlflow.log_input(dataset, context="training")
+
+
+def log_model_runs(per_fold: pd.DataFrame, board: pd.DataFrame, by_horizon: pd.DataFrame,
+                   ) -> None:
+    """A nested child run per model: summary metrics, per-fold metrics with step = fold."""
+    for _, row in board.iterrows():
+        model = row["model"]
+        with mlflow.start_run(run_name=model, nested=True, tags={"model": model}):
+            mlflow.log_metrics({k: float(row[k]) for k in board.columns
+                                if k not in ("model",) and pd.notna(row[k])})
+            folds = per_fold.loc[per_fold["model"] == model]
+            for step, fold in enumerate(folds.itertuples(index=False)):
+                mlflow.log_metrics({"fold_mase": fold.mase, "fold_mae": fold.mae,
+                                    "fold_coverage_80": fold.coverage_80}, step=step)
+            for h_row in by_horizon.loc[by_horizon["model"] == model].itertuples(index=False):
+                mlflow.log_metric("mase_by_horizon", h_row.mase, step=int(h_row.horizon))
+
+
+def log_summary(board: pd.DataFrame) -> None:
+    """Parent-run metrics: per model mean MASE, skill, WAPE, coverage and cells scored."""
+    metrics = {}
+    for _, row in board.iterrows():
+        for key in ("mase", "skill", "mae", "wape", "coverage_80", "coverage_95", "n_scored"):
+            if pd.notna(row[key]):
+                metrics[f"{key}_{row['model']}"] = float(row[key])
+    mlflow.log_metrics(metrics)
+    best = board.iloc[0]
+    mlflow.log_metrics({"best_mase": float(best["mase"]),
+                        "best_skill": float(best["skill"]) if pd.notna(best["skill"]) else 0.0})
+    mlflow.set_tag("best_model", str(best["model"]))
+
+
+def series_list(panel: pd.DataFrame) -> str:
+    """Comma-separated series ids (for a tag)."""
+    return ",".join(sorted(panel[ID_COL].unique()))
