@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -79,7 +80,11 @@ def load_input(data_cfg: Mapping) -> ModelInput:
     if path is None:
         return ModelInput(source=str(bundled_panel_path()), format="bundled",
                           destinations=destinations)
+    if not Path(path).is_file():
+        raise InputError(path, "no such file (data.path)")
     fmt = data_cfg.get("format", "auto")
+    if fmt not in ("auto", "plain", "customs", "comtrade"):
+        raise InputError(path, f"data.format={fmt!r} is not one of auto, plain, customs, comtrade")
     fmt = detect_format(path) if fmt == "auto" else fmt
     raw = load_panel(path, format=fmt, month=data_cfg.get("month"))
     return ModelInput(source=str(path), format=fmt, destinations=destinations, raw=raw)

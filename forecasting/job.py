@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from forecasting import tracking
 from forecasting.atomic import write_bytes_atomic
+from forecasting.backtest.calibration import calibrate_backtest, factors, stretch
 from forecasting.backtest.leaderboard import leaderboard
 from forecasting.backtest.metrics import cell_errors, score, seasonal_scale, summarise
 from forecasting.backtest.run import forecast_all, run_backtest
@@ -107,7 +108,7 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
 
 def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
                     scenarios: list[Scenario], choice: pd.DataFrame, candidates: list[str],
-                    ) -> dict[str, pd.DataFrame]:
+                    raw_backtest: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per scenario: every model's forecast, routed, then the published pick per series."""
     as_of = panel[TIME_COL].max()
     level = tuple(cfg.backtest.level)
@@ -121,6 +122,9 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
                    intermittent=cfg.models.routing.intermittent, alias=ROUTED, levels=level)
         fc = apply_choice(fc, choice, models=candidates, champion_alias=CHAMPION,
                           ensemble_alias=ENSEMBLE, levels=level)
+        if cfg.backtest.calibrate:
+            fc = stretch(fc, factors(raw_backtest, models=[pick], levels=level,
+                                     only_reported=cfg.backtest.only_reported))
         frame = fc[[ID_COL, TIME_COL]].copy()
         names = choice.set_index(ID_COL)
         label = (names["champion"] if pick == CHAMPION
@@ -177,7 +181,12 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     with ctx as run_id:
         if run_id is not None:
             tracking.log_panel(panel, source=data.source, name=f"magnets-{as_of:%Y-%m}")
-        bt, candidates = backtest_models(cfg, data, forecasters, scenarios[0])
+        raw_bt, candidates = backtest_models(cfg, data, forecasters, scenarios[0])
+        bt = raw_bt
+        if cfg.backtest.calibrate:
+            bt = calibrate_backtest(raw_bt, models=[*candidates, CHAMPION, ENSEMBLE],
+                                    h=cfg.backtest.h, levels=tuple(cfg.backtest.level),
+                                    only_reported=cfg.backtest.only_reported)
         _write_csv(bt, run_dir / "backtest.csv", files)
         models = [*candidates, CHAMPION, ENSEMBLE]
         cells, metrics = score_backtest(cfg, data, bt, models)
@@ -199,7 +208,8 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
             tracking.log_summary(board)
             tracking.log_model_runs(summarise(scored, ["model", CUTOFF_COL]), board,
                                     summarise(scored, ["model", "horizon"]))
-        forecasts = final_forecasts(cfg, panel, forecasters, scenarios, choice, candidates)
+        forecasts = final_forecasts(cfg, panel, forecasters, scenarios, choice, candidates,
+                                    raw_bt)
         for name, frame in forecasts.items():
             _write_csv(frame, run_dir / f"forecast_{name}.csv", files)
         published = None

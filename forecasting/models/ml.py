@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from sklearn.base import clone
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
@@ -71,8 +72,8 @@ def conformal_quantile(errors: np.ndarray, level: int) -> float:
     n = len(errors)
     if n == 0:
         return np.nan
-    rank = min(1.0, np.ceil((n + 1) * level / 100) / n)
-    return float(np.quantile(errors, rank, method="higher"))
+    rank = min(n, int(np.ceil((n + 1) * level / 100)))
+    return float(np.sort(errors)[rank - 1])
 
 
 def quantile_levels(level: Sequence[int]) -> dict[str, float]:
@@ -95,8 +96,10 @@ class GlobalRegressor:
 
     Features come from ``forecasting.features.pipeline.build_features(feature_set)`` built once at
     as_of. Training rows need a known y and every ``lag<k>`` feature; feature columns empty in
-    training are dropped; other NaN go to the estimator as NaN when it handles them (e.g.
-    HistGradientBoosting), else through a median SimpleImputer + StandardScaler pipeline.
+    training and non-numeric ones (labels such as ``pol_regime``, whose one-hot columns the
+    builder also provides) are left out; other NaN go to the estimator as NaN when it handles
+    them (e.g. HistGradientBoosting), else through a median SimpleImputer + StandardScaler
+    pipeline.
     Forecasts are recursive: month as_of+k uses history-builder columns recomputed by
     ``build_history`` from the panel extended with the forecasts of months as_of+1..as_of+k-1
     (those rows keep each series' last status), while calendar / policy / driver columns stay
@@ -112,7 +115,8 @@ class GlobalRegressor:
     NaN intervals when there are no errors at all. Bounds are back-transformed (multiplicative
     in tonnes for log1p), clipped at 0 and nested across levels.
 
-    Fits and predictions run with one OpenMP thread: on panels this small, thread start-up per
+    Estimators whose ``random_state`` is None get SEED, so forecasts are deterministic. Fits and
+    predictions run with one OpenMP thread: on panels this small, thread start-up per
     recursive predict costs more than it saves (10x slower on a busy 2-core machine).
 
     After `forecast`, ``future_features_`` holds the (unique_id, ds, features) rows the point
@@ -219,8 +223,8 @@ class GlobalRegressor:
         train = train.dropna(subset=[TARGET_COL, *lags])
         if train.empty:
             return None
-        features = [c for c in future.columns
-                    if c not in KEYS and train[c].notna().any()]
+        features = [c for c in future.columns if c not in KEYS and train[c].notna().any()
+                    and (is_numeric_dtype(train[c]) or is_bool_dtype(train[c]))]
         scale = series_scale(history, as_of=as_of, target=self.target)
         ids = scale.index.to_numpy()
         x_train = self._design(train, scale, features, ids)

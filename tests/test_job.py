@@ -1,0 +1,143 @@
+"""End-to-end job on a small plain panel: files, MLflow run read back from SQLite, no look-ahead."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+from statsforecast.models import Naive, SeasonalNaive
+
+from forecasting.backtest.run import run_backtest
+from forecasting.cli import CONF_DIR
+from forecasting.inputs import ModelInput
+from forecasting.job import run_job
+from forecasting.models.stats import StatsForecaster
+from forecasting.publish import read_published
+from forecasting.schema import CUTOFF_COL, ID_COL, TIME_COL, WORLD
+from tests.conftest import build_panel
+
+
+def write_plain(panel: pd.DataFrame, path: Path) -> Path:
+    """The synthetic panel as the project's plain CSV."""
+    plain = pd.DataFrame({"destination": panel[ID_COL], "month": panel[TIME_COL].dt.strftime(
+        "%Y-%m"), "tonnes": panel["y"], "status": panel["status"]})
+    plain.to_csv(path, index=False)
+    return path
+
+
+def small_cfg(tmp_path: Path, *overrides: str):
+    """The real conf/ composed for a quick run on a 48-month synthetic panel."""
+    data = write_plain(build_panel(n_series=3, months=48, seed=3), tmp_path / "panel.csv")
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("config", overrides=[
+            f"data.path={data}", "models=stats", "backtest.h=2", "backtest.n_windows=4",
+            f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"publish.dir={tmp_path}/pub",
+            "publish.h=4", "progress=false", *overrides])
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory):
+    """One real job run shared by the tests below."""
+    tmp = tmp_path_factory.mktemp("job")
+    cfg = small_cfg(tmp)
+    return cfg, run_job(cfg, run_dir=tmp / "run", run_name="test-job"), tmp
+
+
+def test_job_writes_backtest_metrics_leaderboard(job) -> None:
+    cfg, result, tmp = job
+    bt = pd.read_csv(result.files["backtest.csv"])
+    assert list(bt.columns[:6]) == ["unique_id", "ds", "cutoff", "horizon", "y", "status"]
+    assert {"SeasonalNaive", "AutoETS", "Champion", "Ensemble", "Routed"} <= set(bt.columns)
+    assert bt[CUTOFF_COL].nunique() == 4 and bt["horizon"].max() == 2
+    metrics = pd.read_csv(result.files["metrics.csv"])
+    assert list(metrics.columns) == ["model", "unique_id", "metric", "value", "n_scored"]
+    board = pd.read_csv(result.files["leaderboard.csv"])
+    assert board.loc[board["model"] == "SeasonalNaive", "skill"].item() == pytest.approx(0.0)
+    assert board["mase"].is_monotonic_increasing
+    assert (board["n_scored"] > 0).all()
+
+
+def test_mlflow_run_read_back(job) -> None:
+    cfg, result, tmp = job
+    client = MlflowClient(tracking_uri=cfg.tracking.uri)
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["backtest.h"] == "2"
+    assert run.data.params["models.forecasters.stats.models.0.alias"] == "SeasonalNaive"
+    assert run.data.tags["as_of"] == "2022-12"
+    assert run.data.tags["scenario"] == "status_quo"
+    assert len(run.data.tags["data_hash"]) == 16
+    board = pd.read_csv(result.files["leaderboard.csv"]).set_index("model")
+    assert run.data.metrics["mase_AutoETS"] == pytest.approx(board.loc["AutoETS", "mase"])
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"backtest.csv", "metrics.csv", "leaderboard.csv", "config.yaml"} <= artifacts
+    children = mlflow.search_runs(experiment_ids=[run.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert set(children["tags.model"]) == set(board.index)
+    inputs = run.inputs.dataset_inputs
+    assert inputs and inputs[0].dataset.digest
+
+
+def test_published_csv_is_coherent_and_refuses_second_publish(job) -> None:
+    cfg, result, tmp = job
+    path = result.published.csv_paths["status_quo"]
+    pub = read_published(path)
+    assert pub["month"].min() == "2023-01" and pub["horizon"].max() == 4
+    by_month = pub.groupby(["month", pub["destination"] == WORLD])["tonnes"].sum().unstack()
+    assert (by_month[True] - by_month[False]).abs().max() <= 0.5  # rounding to 0.1 t
+    manifest = json.loads(result.published.manifest_path.read_text())
+    assert manifest["mlflow_run_id"] == result.run_id
+    before = path.read_bytes()
+    from forecasting.publish import PublishExistsError
+
+    with pytest.raises(PublishExistsError, match="publish.overwrite=true"):
+        run_job(cfg, run_dir=tmp / "run2")
+    assert path.read_bytes() == before
+
+
+def test_backtest_fold_ignores_everything_after_its_cutoff() -> None:
+    panel = build_panel(n_series=3, months=48, seed=5)
+    cutoff = pd.Timestamp("2021-06-01")
+    changed = panel.copy()
+    later = changed[TIME_COL] > cutoff
+    changed.loc[later, "y"] = changed.loc[later, "y"] * 3 + 100
+    stats = [StatsForecaster([SeasonalNaive(season_length=12, alias="SeasonalNaive"),
+                              Naive(alias="Naive")])]
+
+    def fold(raw: pd.DataFrame) -> pd.DataFrame:
+        data = ModelInput(source="x", format="plain", destinations=("DE", "US", "KR"), raw=raw)
+        bt = run_backtest(data.panel_at(None), stats, h=3, cutoffs=[cutoff], progress=False,
+                          history_at=data.panel_at)
+        return bt.drop(columns=["y", "status"])
+
+    pd.testing.assert_frame_equal(fold(panel), fold(changed))
+
+
+def test_bundled_panel_as_of_ignores_later_figures(tmp_path: Path) -> None:
+    import shutil
+
+    from forecasting.data.bundle import SOURCES_DIR, build_bundle
+
+    shutil.copytree(SOURCES_DIR, tmp_path / "sources")
+    path = tmp_path / "sources" / "magnet_exports_reported.csv"
+    rows = pd.read_csv(path, dtype=str, keep_default_na=False)
+    later = (rows["month"] > "2025-03") & rows["destination"].isin(["JP", "KR"])
+    rows.loc[later, "tonnes"] = (rows.loc[later, "tonnes"].astype(float) * 1.1).map(str)
+    rows.to_csv(path, index=False)
+    as_of = pd.Timestamp("2025-03-01")
+    original, _ = build_bundle(as_of=as_of)
+    perturbed, _ = build_bundle(tmp_path / "sources", as_of=as_of)
+    pd.testing.assert_frame_equal(original, perturbed)
+    # and the perturbation is visible once the later months are in view
+    full_original, _ = build_bundle()
+    full_perturbed, _ = build_bundle(tmp_path / "sources")
+    assert not full_original["tonnes"].equals(full_perturbed["tonnes"])
+    # estimates at the cutoff differ from the final panel's: they lean only on earlier figures
+    early = original.set_index(["destination", "month"])["tonnes"]
+    final = full_original.set_index(["destination", "month"])["tonnes"]
+    assert (early.loc["US"] - final.loc["US"].loc[early.loc["US"].index]).abs().max() > 1.0
