@@ -6,13 +6,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from forecasting.data.bundle import build_bundle, bundled_panel_path, fill_gaps
 from forecasting.data.hierarchy import to_model_panel
 from forecasting.data.load import detect_format, load_panel
 from forecasting.features.base import to_month
-from forecasting.schema import TIME_COL, InputError, validate_panel
+from forecasting.schema import (
+    ESTIMATED,
+    FREQ,
+    ID_COL,
+    STATUS_COL,
+    TARGET_COL,
+    TIME_COL,
+    InputError,
+    validate_panel,
+)
 
 
 @dataclass
@@ -59,7 +69,26 @@ class ModelInput:
             raise InputError(self.source, f"no figures on or before {as_of:%Y-%m}")
         panel = to_model_panel(raw, destinations=self.destinations,
                                absent_is_zero=self.format in ("customs", "comtrade"))
+        if as_of is not None:
+            panel = _extend_to(panel, as_of)
         return fill_gaps(panel)
+
+
+def _extend_to(panel: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Add not-yet-reported months up to `as_of` (NaN, to be estimated and flagged).
+
+    At a cutoff the latest figures may still be unpublished (WORLD for February 2025 came
+    only as a year-to-date sum); every model then forecasts from the same month, the cutoff.
+    """
+    last = panel[TIME_COL].max()
+    if last >= as_of:
+        return panel
+    months = pd.date_range(last + pd.offsets.MonthBegin(1), as_of, freq=FREQ)
+    ids = panel[ID_COL].unique()
+    pad = pd.DataFrame({ID_COL: np.repeat(ids, len(months)), TIME_COL: np.tile(months, len(ids)),
+                        TARGET_COL: np.nan, STATUS_COL: ESTIMATED})
+    return pd.concat([panel, pad], ignore_index=True).sort_values([ID_COL, TIME_COL],
+                                                                  ignore_index=True)
 
 
 def _plain_to_long(panel: pd.DataFrame, *, source: str) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from forecasting.features.pipeline import build_features
 from forecasting.inputs import ModelInput, load_input
 from forecasting.models.registry import build_forecasters
 from forecasting.models.routing import classify_series, route
+from forecasting.plots import plot_backtest, plot_fan, plot_mase_by_horizon
 from forecasting.publish import PublishExistsError, plot_scenarios, publish
 from forecasting.reconcile import reconcile
 from forecasting.scenarios import Scenario, available_scenarios, load_scenario, scenario_from_config
@@ -51,9 +52,14 @@ class JobResult:
 def _write_csv(df: pd.DataFrame, path: Path, files: dict[str, Path]) -> Path:
     """Write `df` atomically as CSV and remember it (and log it when a run is active)."""
     write_bytes_atomic(path, df.to_csv(index=False, lineterminator="\n").encode())
+    _keep(path, files)
+    return path
+
+
+def _keep(path: Path, files: dict[str, Path]) -> None:
+    """Remember a file the job wrote and log it to the active run."""
     files[path.name] = path
     _log_artifact(path)
-    return path
 
 
 def _log_artifact(path: Path) -> None:
@@ -202,16 +208,22 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
                                        as_of=as_of, scenario=scenarios[0])
         _write_csv(pd.concat([train.assign(part="train"), future.assign(part="future")]),
                    run_dir / "features.csv", files)
+        scored = cells.loc[cells[STATUS_COL] == REPORTED] if cfg.backtest.only_reported \
+            else cells
+        by_horizon = summarise(scored, ["model", "horizon"])
+        _write_csv(by_horizon, run_dir / "metrics_by_horizon.csv", files)
         if run_id is not None:
-            scored = cells.loc[cells[STATUS_COL] == REPORTED] if cfg.backtest.only_reported \
-                else cells
             tracking.log_summary(board)
-            tracking.log_model_runs(summarise(scored, ["model", CUTOFF_COL]), board,
-                                    summarise(scored, ["model", "horizon"]))
+            tracking.log_model_runs(summarise(scored, ["model", CUTOFF_COL]), board, by_horizon)
+        shown = list(dict.fromkeys([cfg.models.baseline, CHAMPION, str(board.iloc[0]["model"])]))
+        _keep(plot_backtest(bt, panel, models=shown, path=run_dir / "backtest.png"), files)
+        _keep(plot_mase_by_horizon(by_horizon, path=run_dir / "mase_by_horizon.png",
+                                   baseline=cfg.models.baseline), files)
         forecasts = final_forecasts(cfg, panel, forecasters, scenarios, choice, candidates,
                                     raw_bt)
         for name, frame in forecasts.items():
             _write_csv(frame, run_dir / f"forecast_{name}.csv", files)
+            _keep(plot_fan(frame, panel, path=run_dir / f"fan_{name}.png", scenario=name), files)
         published = None
         if cfg.publish.enabled:
             published = publish(forecasts, as_of=f"{as_of:%Y-%m}", out_dir=cfg.publish.dir,

@@ -176,11 +176,22 @@ def test_conformal_quantile_is_the_finite_sample_rank():
 
 
 def test_no_conformal_errors_gives_nan_intervals_not_invented_ones(make_panel):
-    panel = make_panel(n_series=2, months=30)
-    fcst = GlobalRegressor(hgb(), alias="hgb", conformal_origins=0).forecast(
-        panel, h=3, as_of=panel[TIME_COL].max())
+    panel = make_panel(n_series=2, months=16)
+    fcst = GlobalRegressor(hgb(), alias="hgb", conformal_origins=3).forecast(
+        panel, h=4, as_of=panel[TIME_COL].max())  # every inner origin is too early to fit
     assert fcst["hgb"].notna().all()
     assert fcst[["hgb-lo-80", "hgb-hi-95"]].isna().all().all()
+
+
+def test_zero_origins_use_in_sample_residuals_growing_with_horizon(make_panel):
+    panel = make_panel(n_series=2, months=48)
+    model = GlobalRegressor(hgb(), alias="hgb", conformal_origins=0)
+    fcst = model.forecast(panel, h=4, as_of=panel[TIME_COL].max())
+    log_half = np.log1p(fcst["hgb-hi-80"]) - np.log1p(fcst["hgb"])
+    steps = fcst.groupby("unique_id").cumcount() + 1
+    ratio = (log_half / np.sqrt(steps)).to_numpy()
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-6)  # q80 of |residual| x sqrt(h)
+    assert ratio[0] == pytest.approx(np.quantile(model.insample_errors_, 0.8), rel=0.2)
 
 
 def test_bad_inputs_raise(make_panel):

@@ -36,11 +36,12 @@ def store_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
 
     Module-scoped (creating the store dominates the run time); the tests only read it.
     """
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlruns') / 'mlflow.db'}"
+    root = tmp_path_factory.mktemp("mlruns")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     try:
-        exp = mlflow.create_experiment(EXPERIMENT)
+        exp = mlflow.create_experiment(EXPERIMENT, artifact_location=(root / "a").as_uri())
         first = log_job(exp, name="first", group="sweep-a", aliases=["SeasonalNaive", "Naive"],
                         best="Naive", mase=1.25, skill=0.1)
         second = log_job(exp, name="second", group="sweep-b",

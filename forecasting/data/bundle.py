@@ -6,6 +6,7 @@ bundled/observations.csv from the sourced files in bundled/sources/.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -84,10 +85,9 @@ def build_bundle(sources_dir: Path = SOURCES_DIR, *, as_of: pd.Timestamp | None 
     With `as_of`, only figures whose period ends by that month are used: the panel is what
     could have been built then (estimates included), which is what a backtest fold may see.
     """
-    obs = read_observations(sources_dir)
-    if as_of is not None:
+    obs = _selected(str(sources_dir)).copy()
+    if as_of is not None:  # every source of one period shares its end: same choice either way
         obs = obs.loc[obs["end"].ne("") & (obs["end"] <= f"{pd.Timestamp(as_of):%Y-%m}")]
-    obs = select_reported(obs.reset_index(drop=True))
     world_months, world_sums = _chosen(obs, WORLD)
     chosen = obs[obs["chosen"]]
     first = min(world_months["start"].min(), world_sums["start"].min())
@@ -132,6 +132,12 @@ def build_bundle(sources_dir: Path = SOURCES_DIR, *, as_of: pd.Timestamp | None 
         raise ValueError(f"negative tonnes {row['tonnes']} for {row['destination']} "
                          f"{row['month']} ({row['source']})")
     return panel, observations_table(obs)
+
+
+@lru_cache(maxsize=4)
+def _selected(sources_dir: str) -> pd.DataFrame:
+    """Sourced observations with the selection rule applied (cached: backtests rebuild often)."""
+    return select_reported(read_observations(Path(sources_dir)))
 
 
 def _sources(rows: pd.DataFrame, pos: pd.Series, n: int, method: str) -> np.ndarray:
