@@ -30,6 +30,7 @@ from forecasting.models.routing import classify_series, route
 from forecasting.plots import plot_backtest, plot_fan, plot_mase_by_horizon
 from forecasting.publish import PublishExistsError, plot_scenarios, publish
 from forecasting.reconcile import reconcile
+from forecasting.scenario_effect import PolicyEffect, apply_multiplier
 from forecasting.scenarios import Scenario, available_scenarios, load_scenario, scenario_from_config
 from forecasting.schema import CUTOFF_COL, ID_COL, REPORTED, STATUS_COL, TIME_COL, hi_col, lo_col
 
@@ -120,6 +121,13 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
     level = tuple(cfg.backtest.level)
     classes = classify_series(panel, as_of=as_of)
     pick = CHAMPION if cfg.publish.choice == "champion" else ENSEMBLE
+    eff_cfg = cfg.publish.scenario_effect
+    effect = None
+    if eff_cfg.enabled:
+        effect = PolicyEffect(features=list(eff_cfg.features), alpha=eff_cfg.alpha).fit(
+            panel, as_of=as_of)
+        _log_effect(effect)
+    reference = load_scenario(eff_cfg.reference)
     out = {}
     for scenario in scenarios:
         fc = forecast_all(forecasters, panel, h=cfg.publish.h, as_of=as_of, scenario=scenario,
@@ -140,14 +148,30 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
         for lv in level:
             frame[f"forecast-lo-{lv}"] = fc[lo_col(pick, lv)].to_numpy()
             frame[f"forecast-hi-{lv}"] = fc[hi_col(pick, lv)].to_numpy()
+        if effect is not None and scenario.name != reference.name:
+            mult = effect.multiplier(panel, h=cfg.publish.h, scenario=scenario,
+                                     reference=reference)
+            frame = apply_multiplier(frame, mult, [c for c in frame.columns
+                                                   if c.startswith("forecast")])
+            frame["model"] = frame["model"] + f" x effect({scenario.name})"
         out[scenario.name] = reconcile(frame, method=cfg.reconcile.method,
-                                       insample=_insample(panel, fc, pick))
+                                       insample=_insample(raw_backtest, pick))
     return out
 
 
-def _insample(panel: pd.DataFrame, fc: pd.DataFrame, pick: str) -> pd.DataFrame | None:
-    """In-sample fits are not kept by every model; MinT shrink falls back to its own guard."""
-    return None
+def _log_effect(effect: PolicyEffect) -> None:
+    """Log the scenario-effect coefficients to the active run."""
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics({f"effect_{k}": v for k, v in effect.coef_.items()}
+                           | {"effect_n_rows": effect.n_rows_})
+
+
+def _insample(backtest: pd.DataFrame, pick: str) -> pd.DataFrame:
+    """One-step-ahead backtest forecasts of the pick as the 'fitted values' MinT shrink needs."""
+    one = backtest.loc[backtest["horizon"] == 1, [ID_COL, TIME_COL, "y", pick]]
+    return one.rename(columns={pick: "forecast"}).dropna().reset_index(drop=True)
 
 
 def score_backtest(cfg: DictConfig, data: ModelInput, bt: pd.DataFrame, models: list[str],

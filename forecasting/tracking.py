@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.entities import Metric
 from omegaconf import DictConfig, OmegaConf
 
 from forecasting.schema import ID_COL
@@ -87,17 +89,22 @@ def log_panel(panel: pd.DataFrame, *, source: str, name: str) -> None:
 def log_model_runs(per_fold: pd.DataFrame, board: pd.DataFrame, by_horizon: pd.DataFrame,
                    ) -> None:
     """A nested child run per model: summary metrics, per-fold metrics with step = fold."""
+    client = mlflow.MlflowClient()
+    now = int(time.time() * 1000)
     for _, row in board.iterrows():
         model = row["model"]
-        with mlflow.start_run(run_name=model, nested=True, tags={"model": model}):
-            mlflow.log_metrics({k: float(row[k]) for k in board.columns
-                                if k not in ("model",) and pd.notna(row[k])})
+        with mlflow.start_run(run_name=model, nested=True, tags={"model": model}) as child:
+            metrics = [Metric(k, float(row[k]), now, 0) for k in board.columns
+                       if k != "model" and pd.notna(row[k])]
             folds = per_fold.loc[per_fold["model"] == model]
             for step, fold in enumerate(folds.itertuples(index=False)):
-                mlflow.log_metrics({"fold_mase": fold.mase, "fold_mae": fold.mae,
-                                    "fold_coverage_80": fold.coverage_80}, step=step)
-            for h_row in by_horizon.loc[by_horizon["model"] == model].itertuples(index=False):
-                mlflow.log_metric("mase_by_horizon", h_row.mase, step=int(h_row.horizon))
+                metrics += [Metric(name, float(value), now, step) for name, value in (
+                    ("fold_mase", fold.mase), ("fold_mae", fold.mae),
+                    ("fold_coverage_80", fold.coverage_80)) if pd.notna(value)]
+            metrics += [Metric("mase_by_horizon", float(r.mase), now, int(r.horizon))
+                        for r in by_horizon.loc[by_horizon["model"] == model].itertuples()
+                        if pd.notna(r.mase)]
+            client.log_batch(child.info.run_id, metrics=metrics)
 
 
 def log_summary(board: pd.DataFrame) -> None:

@@ -2,11 +2,13 @@
 
 Model intervals assume the future looks like the fitted past; a licensing shock breaks that,
 and on the bundled data raw 80% intervals cover well under 80% of reported months. For each
-model and level we find the factor by which the half-widths must be stretched (or shrunk) so
-that the nominal share of earlier reported actuals falls inside: the empirical `level`
-quantile of each cell's required factor |y - point| / half-width on the side of y
-(split-conformal scaling of the model's own interval). Backtest folds are calibrated only on
-folds complete before their cutoff; the final forecast on all folds.
+model and level we find the factor by which both half-widths must be stretched (or shrunk) so
+that `level` % of earlier reported actuals fall inside: the empirical `level` quantile of each
+cell's required factor, (y - point) / (hi - point) above the point or (point - y) /
+(point - lo) below it (split-conformal scaling of the model's own interval). One factor for
+both sides: per-side factors were tried and covered worse (64% instead of 77% at 80% on the
+bundled backtest): the 2025 shock missed low, the rebound high. Backtest folds are calibrated
+only on folds complete before their cutoff; the final forecast on all folds.
 """
 
 from __future__ import annotations
@@ -21,19 +23,15 @@ from forecasting.schema import CUTOFF_COL, LEVELS, REPORTED, STATUS_COL, TARGET_
 MIN_CELLS = 8
 
 
-def required_factor(y: np.ndarray, point: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                    ) -> np.ndarray:
-    """Per cell, the smallest stretch of the half-width on y's side that covers y."""
-    above = y >= point
-    gap = np.where(above, y - point, point - y)
-    half = np.where(above, hi - point, point - lo)
+def required_factor(gap: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """Per cell, the smallest stretch of a half-width `half` that covers a miss of `gap`."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(gap <= 0, 0.0, np.where(half > 0, gap / half, np.inf))
 
 
 def factors(cells: pd.DataFrame, *, models: Sequence[str], levels: Sequence[int] = LEVELS,
-            only_reported: bool = True) -> dict[tuple[str, int], float]:
-    """(model, level) -> width factor from the cells of `cells` (a backtest frame)."""
+            only_reported: bool = True) -> dict[tuple[str, int], tuple[float, float]]:
+    """(model, level) -> (lower, upper) width factors from the cells of a backtest frame."""
     if only_reported:
         cells = cells.loc[cells[STATUS_COL] == REPORTED]
     out = {}
@@ -42,25 +40,33 @@ def factors(cells: pd.DataFrame, *, models: Sequence[str], levels: Sequence[int]
         if ok.sum() < MIN_CELLS:
             continue
         part = cells.loc[ok]
+        y, point = part[TARGET_COL].to_numpy(), part[model].to_numpy()
         for lv in levels:
-            need = required_factor(part[TARGET_COL].to_numpy(), part[model].to_numpy(),
-                                   part[lo_col(model, lv)].to_numpy(),
-                                   part[hi_col(model, lv)].to_numpy())
-            out[(model, lv)] = float(np.quantile(need, lv / 100, method="higher"))
+            lo = required_factor(point - y, point - part[lo_col(model, lv)].to_numpy())
+            hi = required_factor(y - point, part[hi_col(model, lv)].to_numpy() - point)
+            k = float(np.quantile(np.maximum(lo, hi), lv / 100, method="higher"))
+            out[(model, lv)] = (k, k)
     return out
 
 
-def stretch(frame: pd.DataFrame, fac: dict[tuple[str, int], float], *,
+def stretch(frame: pd.DataFrame, fac: dict[tuple[str, int], tuple[float, float]], *,
             rows: pd.Series | slice = slice(None)) -> pd.DataFrame:
-    """Apply width factors to the interval columns of `frame` (on `rows`), lo clipped at 0."""
+    """Apply (lower, upper) width factors to the intervals of `frame` (on `rows`), lo >= 0."""
     out = frame.copy()
-    for (model, lv), k in fac.items():
-        if not np.isfinite(k):
-            continue
+    for (model, lv), (k_lo, k_hi) in fac.items():
         point = out.loc[rows, model]
         lo, hi = lo_col(model, lv), hi_col(model, lv)
-        out.loc[rows, lo] = (point - k * (point - out.loc[rows, lo])).clip(lower=0.0)
-        out.loc[rows, hi] = point + k * (out.loc[rows, hi] - point)
+        if np.isfinite(k_lo):
+            out.loc[rows, lo] = (point - k_lo * (point - out.loc[rows, lo])).clip(lower=0.0)
+        if np.isfinite(k_hi):
+            out.loc[rows, hi] = point + k_hi * (out.loc[rows, hi] - point)
+    for model in {m for m, _ in fac}:
+        levels = sorted(lv for m, lv in fac if m == model)
+        for narrow, wide in zip(levels, levels[1:], strict=False):  # keep 95% around 80%
+            out[lo_col(model, wide)] = np.fmin(out[lo_col(model, wide)],
+                                               out[lo_col(model, narrow)])
+            out[hi_col(model, wide)] = np.fmax(out[hi_col(model, wide)],
+                                               out[hi_col(model, narrow)])
     return out
 
 
