@@ -9,7 +9,7 @@ import hydra
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from forecasting.publish import PublishExistsError
 from forecasting.schema import InputError
@@ -45,6 +45,9 @@ def _run(cfg: DictConfig) -> None:
     tags = {"hydra_mode": "multirun" if multirun else "run",
             "run_group": cfg.tracking.run_group or (hc.sweep.dir if multirun else hc.run.dir)}
     name = hc.job.override_dirname or "default"
+    if multirun:  # jobs of one sweep share an as_of: each publishes inside its own run dir
+        with open_dict(cfg):
+            cfg.publish.dir = str(run_dir / "published")
     try:
         result = run_job(cfg, run_dir=run_dir, run_name=name, extra_tags=tags)
     except InputError as err:
