@@ -24,10 +24,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check forecasting tests benchmarks
 
-## MLflow UI on 127.0.0.1 over the same tracking store (PORT=5000)
+## MLflow UI on 127.0.0.1 only, over the job's default tracking store (PORT=5000)
 PORT ?= 5000
+TRACKING_URI ?= sqlite:///mlflow.db
 ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(PORT)
+	$(BIN)/mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(PORT)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_job.py

@@ -110,7 +110,7 @@ def main() -> None:
     load_before = os.getloadavg()
     stats = default_stats_forecaster()
     panel = load_input(DATA_CFG).panel_at(None)
-    warm = timed(bare_cv, panel, stats)[0]  # numba compiles the models on first use
+    warm = timed(bare_cv, panel, stats)[0]  # untimed first call: lazy imports, warm caches
     wall: dict[str, list[float]] = {k: [] for k in VARIANTS}
     cpu: dict[str, list[float]] = {k: [] for k in VARIANTS}
     for _ in range(args.repeat):

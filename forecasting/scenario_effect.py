@@ -31,14 +31,15 @@ KEYS = [ID_COL, TIME_COL]
 class PolicyEffect:
     """Ridge regression of year-on-year log change on year-on-year policy-feature change."""
 
-    def __init__(self, features: Sequence[str] = ("pol_ramp", "pol_decay", "pol_pending"),
-                 alpha: float = 1.0) -> None:
+    def __init__(self, features: Sequence[str] = ("pol_ramp",), alpha: float = 1.0,
+                 events: pd.DataFrame | None = None) -> None:
         self.features = features
         self.alpha = alpha
+        self.events = events
 
     def fit(self, panel: pd.DataFrame, *, as_of: pd.Timestamp) -> PolicyEffect:
         """Fit on every series-month up to `as_of` with a value a year earlier."""
-        train, _ = build_policy(panel, h=1, as_of=as_of)
+        train, _ = build_policy(panel, h=1, as_of=as_of, events=self.events)
         frame = panel.merge(train, on=KEYS).sort_values(KEYS)
         cols = list(self.features)
         lagged = frame.groupby(ID_COL)[[TARGET_COL, *cols]].shift(SEASON_LENGTH)
@@ -55,8 +56,10 @@ class PolicyEffect:
                    reference: object) -> pd.DataFrame:
         """unique_id, ds, multiplier for the h months after the fitted `as_of`."""
         cols = list(self.features)
-        _, fut_s = build_policy(panel, h=h, as_of=self.as_of_, scenario=scenario)
-        _, fut_r = build_policy(panel, h=h, as_of=self.as_of_, scenario=reference)
+        _, fut_s = build_policy(panel, h=h, as_of=self.as_of_, scenario=scenario,
+                                events=self.events)
+        _, fut_r = build_policy(panel, h=h, as_of=self.as_of_, scenario=reference,
+                                events=self.events)
         both = fut_s[[*KEYS, *cols]].merge(fut_r[[*KEYS, *cols]], on=KEYS, suffixes=("", "_ref"))
         delta = both[cols].to_numpy() - both[[f"{c}_ref" for c in cols]].to_numpy()
         both["multiplier"] = np.exp(delta @ self.model_.coef_)

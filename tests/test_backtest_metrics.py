@@ -120,3 +120,15 @@ def test_leaderboard_skill_against_baseline(backtest: pd.DataFrame, panel: pd.Da
     assert board.loc["Naive", "skill"] == pytest.approx(expected)
     assert list(board["rank"]) == [1, 2]
     assert board["mase"].is_monotonic_increasing
+
+
+def test_mase_of_a_series_that_never_moved_is_undefined_not_huge() -> None:
+    ds = pd.date_range("2020-01-01", periods=30, freq="MS")
+    panel = pd.DataFrame({ID_COL: "Z", TIME_COL: ds, "y": 0.0, STATUS_COL: "reported"})
+    scale = seasonal_scale(panel, [ds[-2]])
+    assert np.isnan(scale["scale"].item())
+    bt = pd.DataFrame({ID_COL: "Z", TIME_COL: [ds[-1]], CUTOFF_COL: [ds[-2]], "horizon": 1,
+                       "y": 0.0, STATUS_COL: "reported", "M": 0.01, "M-lo-80": 0.0,
+                       "M-hi-80": 0.1, "M-lo-95": 0.0, "M-hi-95": 0.2})
+    table = score(cell_errors(bt, scale, ["M"])).set_index("metric")["value"]
+    assert np.isnan(table["mase"]) and table["mae"] == pytest.approx(0.01)

@@ -26,14 +26,17 @@ METRICS: tuple[str, ...] = ("mae", "rmse", "mase", "wape", "bias", "coverage_80"
 
 def seasonal_scale(panel: pd.DataFrame, cutoffs: Sequence[pd.Timestamp], *,
                    season_length: int = SEASON_LENGTH) -> pd.DataFrame:
-    """In-sample MAE of the seasonal naive forecast per series, on history up to each cutoff."""
+    """In-sample MAE of the seasonal naive forecast per series, on history up to each cutoff.
+
+    A series that never moved (all zeros) has scale 0: its MASE is undefined (NaN), not huge.
+    """
     rows = []
     for cutoff in cutoffs:
         hist = panel.loc[panel[TIME_COL] <= cutoff].sort_values([ID_COL, TIME_COL])
         diff = hist.groupby(ID_COL)[TARGET_COL].diff(season_length).abs()
         scale = diff.groupby(hist[ID_COL]).mean()
         rows.append(pd.DataFrame({ID_COL: scale.index, CUTOFF_COL: cutoff,
-                                  "scale": scale.to_numpy()}))
+                                  "scale": scale.where(scale > 1e-9).to_numpy()}))
     return pd.concat(rows, ignore_index=True)
 
 
