@@ -186,6 +186,29 @@ def score_backtest(cfg: DictConfig, data: ModelInput, bt: pd.DataFrame, models: 
     return cells, score(cells, only_reported=cfg.backtest.only_reported)
 
 
+def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd.DataFrame, *,
+                  run_id: str | None, tags: dict[str, str]) -> object:
+    """Publish the scenario CSVs and manifest (plus the comparison plot); log them to MLflow."""
+    published = publish(forecasts, as_of=tags["as_of"], out_dir=cfg.publish.dir,
+                        overwrite=cfg.publish.overwrite, manifest_extra={
+                            "data_hash": tags["data_hash"],
+                            "config": OmegaConf.to_container(cfg, resolve=True),
+                            "mlflow_run_id": run_id, "git_commit": tags["git_commit"],
+                            "git_dirty": tags["git_dirty"] == "True",
+                            "package_version": tags["package_version"]})
+    paths = [*published.csv_paths.values(), published.manifest_path]
+    if cfg.plots:
+        paths.append(plot_scenarios(forecasts, history=panel,
+                                    path=published.directory / "scenarios.png"))
+    for path in paths:
+        _log_artifact(path)
+    if run_id is not None:
+        import mlflow
+
+        mlflow.set_tag("published", str(published.directory))
+    return published
+
+
 def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
             extra_tags: dict[str, str] | None = None) -> JobResult:
     """Run the whole job and write its files under `run_dir`; track it when enabled."""
@@ -239,31 +262,21 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
         if run_id is not None:
             tracking.log_summary(board)
             tracking.log_model_runs(summarise(scored, ["model", CUTOFF_COL]), board, by_horizon)
-        shown = list(dict.fromkeys([cfg.models.baseline, CHAMPION, str(board.iloc[0]["model"])]))
-        _keep(plot_backtest(bt, panel, models=shown, path=run_dir / "backtest.png"), files)
-        _keep(plot_mase_by_horizon(by_horizon, path=run_dir / "mase_by_horizon.png",
-                                   baseline=cfg.models.baseline), files)
+        if cfg.plots:
+            shown = list(dict.fromkeys([cfg.models.baseline, CHAMPION,
+                                        str(board.iloc[0]["model"])]))
+            _keep(plot_backtest(bt, panel, models=shown, path=run_dir / "backtest.png"), files)
+            _keep(plot_mase_by_horizon(by_horizon, path=run_dir / "mase_by_horizon.png",
+                                       baseline=cfg.models.baseline), files)
         forecasts = final_forecasts(cfg, panel, forecasters, scenarios, choice, candidates,
                                     raw_bt)
         for name, frame in forecasts.items():
             _write_csv(frame, run_dir / f"forecast_{name}.csv", files)
-            _keep(plot_fan(frame, panel, path=run_dir / f"fan_{name}.png", scenario=name), files)
+            if cfg.plots:
+                _keep(plot_fan(frame, panel, path=run_dir / f"fan_{name}.png", scenario=name),
+                      files)
         published = None
         if cfg.publish.enabled:
-            published = publish(forecasts, as_of=f"{as_of:%Y-%m}", out_dir=cfg.publish.dir,
-                                overwrite=cfg.publish.overwrite, manifest_extra={
-                                    "data_hash": tags["data_hash"],
-                                    "config": OmegaConf.to_container(cfg, resolve=True),
-                                    "mlflow_run_id": run_id, "git_commit": commit,
-                                    "git_dirty": dirty,
-                                    "package_version": tags["package_version"]})
-            png = plot_scenarios(forecasts, history=panel,
-                                 path=published.directory / "scenarios.png")
-            for path in [*published.csv_paths.values(), published.manifest_path, png]:
-                _log_artifact(path)
-            if run_id is not None:
-                import mlflow
-
-                mlflow.set_tag("published", str(published.directory))
+            published = publish_month(cfg, forecasts, panel, run_id=run_id, tags=tags)
     return JobResult(leaderboard=board, choice=choice, files=files, run_id=run_id,
                      published=published)

@@ -71,8 +71,9 @@ def test_multirun_makes_one_grouped_run_per_combination(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     bin_dir = Path(sys.executable).parent
     proc = subprocess.run(
-        [str(bin_dir / "forecast"), "-m", "models=stats,ml", "features=history,history_policy",
+        [str(bin_dir / "forecast"), "-m", "models=stats", "features=history,history_policy",
          f"data.path={data}", "backtest.n_windows=2", "backtest.h=2", "publish.h=3",
+         "plots=false", "~models.forecasters.intermittent", "models.routing.intermittent=Naive",
          f"tracking.uri={uri}", f"publish.dir={tmp_path}/pub", "progress=false",
          f"hydra.sweep.dir={tmp_path}/sweep"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600)
@@ -81,10 +82,19 @@ def test_multirun_makes_one_grouped_run_per_combination(tmp_path: Path) -> None:
     exp = client.get_experiment_by_name("magnet-forecasting")
     runs = client.search_runs([exp.experiment_id], filter_string="tags.hydra_mode = 'multirun'")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    assert len(parents) == 4
+    assert len(parents) == 2
     assert len({r.data.tags["run_group"] for r in parents}) == 1
     assert {r.data.params["features.set"] for r in parents} == {"history", "history_policy"}
-    assert len({r.info.run_name for r in parents}) == 4  # run names carry the overrides
+    assert len({r.info.run_name for r in parents}) == 2  # run names carry the overrides
     assert all(r.info.status == "FINISHED" for r in parents)
     # each job published under its own run directory, not one shared folder
-    assert len(list((tmp_path / "sweep").glob("*/published/*/manifest.json"))) == 4
+    assert len(list((tmp_path / "sweep").glob("*/published/*/manifest.json"))) == 2
+
+
+def test_models_naming_a_missing_alias_are_refused() -> None:
+    cfg = compose_with("models.routing.intermittent=Prophet")
+    with pytest.raises(ValueError, match="models.routing.intermittent='Prophet'"):
+        build_forecasters(cfg.models)
+    cfg = compose_with("models.baseline=Drift")
+    with pytest.raises(ValueError, match="models.baseline='Drift'"):
+        build_forecasters(cfg.models)

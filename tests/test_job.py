@@ -141,3 +141,19 @@ def test_bundled_panel_as_of_ignores_later_figures(tmp_path: Path) -> None:
     early = original.set_index(["destination", "month"])["tonnes"]
     final = full_original.set_index(["destination", "month"])["tonnes"]
     assert (early.loc["US"] - final.loc["US"].loc[early.loc["US"].index]).abs().max() > 1.0
+
+
+def test_a_job_failing_part_way_is_marked_failed_and_keeps_its_files(tmp_path: Path) -> None:
+    cfg = small_cfg(tmp_path, "reconcile.method=not_a_method", "plots=false",
+                    "~models.forecasters.intermittent", "models.routing.intermittent=Naive")
+    with pytest.raises(ValueError, match="not_a_method"):
+        run_job(cfg, run_dir=tmp_path / "run", run_name="fails")
+    assert (tmp_path / "run" / "backtest.csv").exists()
+    assert (tmp_path / "run" / "leaderboard.csv").exists()
+    client = MlflowClient(tracking_uri=cfg.tracking.uri)
+    exp = client.get_experiment_by_name(cfg.tracking.experiment)
+    [run] = client.search_runs([exp.experiment_id], filter_string="attributes.run_name = 'fails'")
+    assert run.info.status == "FAILED"
+    assert {"backtest.csv", "leaderboard.csv"} <= {a.path for a in
+                                                    client.list_artifacts(run.info.run_id)}
+    assert not (tmp_path / "pub").exists()

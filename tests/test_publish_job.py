@@ -20,6 +20,8 @@ def bundled_cfg(tmp: Path, *overrides: str):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return compose("config", overrides=[
             "models=stats", "backtest.n_windows=3", "scenario=all", "tracking.enabled=false",
+            "~models.forecasters.intermittent", "models.routing.intermittent=Naive",
+            "plots=false",
             f"publish.dir={tmp}/pub", "progress=false", *overrides])
 
 

@@ -11,18 +11,20 @@ from forecasting.models.base import Forecaster
 
 
 def build_forecasters(models_cfg: Mapping) -> list[Forecaster]:
-    """Instantiate every forecaster under `models.forecasters`; check aliases and the baseline.
+    """Instantiate every forecaster under `models.forecasters`; check the aliases it names.
 
     Aliases must be unique across all forecasters (they name output columns and MLflow
-    child runs) and the baseline (`models.baseline`) must be one of them, so every score
-    has its reference.
+    child runs); the baseline (`models.baseline`, so every score has its reference) and the
+    routing targets must be among them.
     """
     forecasters = [instantiate(spec) for spec in models_cfg["forecasters"].values()]
     aliases = [a for f in forecasters for a in f.aliases]
     dupes = sorted(a for a, n in Counter(aliases).items() if n > 1)
     if dupes:
         raise ValueError(f"model aliases must be unique, repeated: {dupes}")
-    baseline = models_cfg["baseline"]
-    if baseline not in aliases:
-        raise ValueError(f"baseline model {baseline!r} is not among the models {aliases}")
+    named = {"baseline": models_cfg["baseline"], **{
+        f"routing.{k}": v for k, v in models_cfg.get("routing", {}).items()}}
+    for key, alias in named.items():
+        if alias not in aliases:
+            raise ValueError(f"models.{key}={alias!r} is not among the models {aliases}")
     return forecasters
