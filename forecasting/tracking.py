@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -82,7 +83,9 @@ def job_run(cfg: DictConfig, *, run_name: str, tags: Mapping[str, str]) -> Itera
 
 def log_panel(panel: pd.DataFrame, *, source: str, name: str) -> None:
     """Log the input panel as an MLflow dataset so its digest shows in the UI."""
-    dataset = mlflow.data.from_pandas(panel, source=source, name=name)
+    with warnings.catch_warnings():  # a local path matches two equivalent source types
+        warnings.filterwarnings("ignore", message="The specified dataset source")
+        dataset = mlflow.data.from_pandas(panel, source=source, name=name)
     mlflow.log_input(dataset, context="training")
 
 

@@ -16,6 +16,7 @@ the model listed first in `models` (list the naive baseline first to prefer it o
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -132,7 +133,9 @@ def _ensemble(frame: pd.DataFrame, ranked: pd.Series, models: Sequence[str], *, 
     for j, name in enumerate(model_columns(alias, levels)):
         values = np.where(members, frame[[cols[j] for cols in columns]].to_numpy(float), np.nan)
         median = np.full(len(frame), np.nan)
-        median[has] = np.nanmedian(values[has], axis=1)
+        with warnings.catch_warnings():  # a row whose members all lack a forecast stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median[has] = np.nanmedian(values[has], axis=1)
         out[name] = median
     for lv in levels:
         out[lo_col(alias, lv)] = np.fmin(out[lo_col(alias, lv)], out[alias])
