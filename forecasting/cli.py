@@ -18,21 +18,23 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 EXIT_BAD_INPUT, EXIT_PUBLISHED = 2, 3
 
 
-def format_report(result: object) -> str:
+def format_report(result: object, *, choice: str = "ensemble") -> str:
     """The leaderboard and the champion per series as plain text tables."""
     board = result.leaderboard.copy()
     for col in ("mase", "skill", "mae", "wape", "bias", "coverage_80", "coverage_95",
                 "scaled_pinball"):
         board[col] = board[col].map(lambda v: f"{v:.3f}" if pd.notna(v) else "-")
-    choice = result.choice[["unique_id", "champion", "ranked", "n_cells"]].copy()
-    choice["ranked"] = choice["ranked"].map(", ".join)
+    picks = result.choice[["unique_id", "champion", "ranked", "n_cells"]].copy()
+    picks["ranked"] = picks["ranked"].map(", ".join)
     return "\n".join([
         "Leaderboard (backtest, reported cells only; skill = 1 - MASE/MASE[baseline] on the "
         "same cells):",
         board.to_string(index=False),
         "",
-        "Champion per series (chosen on all backtest folds; used for the published forecast):",
-        choice.to_string(index=False),
+        "Per series, chosen on all backtest folds: the champion and the ranked top models "
+        f"(published: {'their median' if choice == 'ensemble' else 'the champion'}, "
+        f"publish.choice={choice}):",
+        picks.to_string(index=False),
     ])
 
 
@@ -58,7 +60,7 @@ def _run(cfg: DictConfig) -> None:
         _drop_if_empty(run_dir)
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_PUBLISHED)
-    print(format_report(result))
+    print(format_report(result, choice=cfg.publish.choice))
     print(f"\nfiles: {run_dir}")
     if result.published is not None:
         print(f"published: {result.published.directory}")

@@ -56,9 +56,14 @@ class ModelInput:
         return self._cache[key]
 
     def truncated(self, as_of: str | pd.Timestamp) -> ModelInput:
-        """The same input with every figure after `as_of` ignored (the `as_of=` override)."""
+        """The same input with every figure after `as_of` ignored (the `as_of=` override).
+
+        An `as_of` after the last month of the data changes nothing (no empty months added).
+        """
+        end = self.panel_at(None)[TIME_COL].max()
         return ModelInput(source=self.source, format=self.format,
-                          destinations=self.destinations, raw=self.raw, limit=to_month(as_of))
+                          destinations=self.destinations, raw=self.raw,
+                          limit=min(to_month(as_of), end))
 
     def _build(self, as_of: pd.Timestamp | None) -> pd.DataFrame:
         if self.raw is None:

@@ -157,3 +157,26 @@ def test_a_job_failing_part_way_is_marked_failed_and_keeps_its_files(tmp_path: P
     assert {"backtest.csv", "leaderboard.csv"} <= {a.path for a in
                                                     client.list_artifacts(run.info.run_id)}
     assert not (tmp_path / "pub").exists()
+
+
+def test_printed_report_holds_the_leaderboard_and_the_picks(job) -> None:
+    from forecasting.cli import format_report
+
+    _, result, _ = job
+    text = format_report(result, choice="ensemble")
+    assert "Leaderboard" in text and "publish.choice=ensemble" in text
+    board_part, picks_part = text.split("Per series")
+    ranked_models = [ln.split()[1] for ln in board_part.splitlines()[2:] if ln.strip()]
+    assert ranked_models == list(result.leaderboard["model"])
+    rows = [ln.split() for ln in picks_part.splitlines()[2:] if ln.strip()]
+    assert [r[0] for r in rows] == list(result.choice["unique_id"])
+    assert [r[1] for r in rows] == list(result.choice["champion"])
+
+
+def test_as_of_after_the_data_adds_no_months_and_before_it_cuts() -> None:
+    raw = build_panel(n_series=2, months=30, seed=6)
+    data = ModelInput(source="x", format="plain", destinations=("DE", "US"), raw=raw)
+    assert data.truncated("2030-01").last_month == raw[TIME_COL].max()
+    cut = data.truncated("2020-06")
+    assert cut.last_month == pd.Timestamp("2020-06-01")
+    assert cut.panel_at(None)[TIME_COL].max() == pd.Timestamp("2020-06-01")

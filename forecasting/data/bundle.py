@@ -199,8 +199,8 @@ def fill_gaps(panel: pd.DataFrame, *, id_col: str = ID_COL, time_col: str = TIME
             raise InputError("<panel>", f"series {uid!r} has no reported month to fill from",
                              column=target_col)
         if known.size < len(idx):
-            out.loc[idx, target_col] = benchmark(len(idx), fixed=dict(zip(known, y[known],
-                                                                          strict=True)), sums=[])
+            filled = benchmark(len(idx), fixed=dict(zip(known, y[known], strict=True)), sums=[])
+            out.loc[idx, target_col] = np.maximum(filled, 0.0)  # no float dust below 0 t
     out.loc[gap, status_col] = ESTIMATED
     return out
 
