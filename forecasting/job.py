@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,8 +32,6 @@ from forecasting.reconcile import reconcile
 from forecasting.scenario_effect import PolicyEffect, apply_multiplier
 from forecasting.scenarios import Scenario, available_scenarios, load_scenario, scenario_from_config
 from forecasting.schema import CUTOFF_COL, ID_COL, REPORTED, STATUS_COL, TIME_COL, hi_col, lo_col
-
-log = logging.getLogger(__name__)
 
 ROUTED, CHAMPION, ENSEMBLE = "Routed", "Champion", "Ensemble"
 
@@ -176,13 +173,14 @@ def _insample(backtest: pd.DataFrame, pick: str) -> pd.DataFrame:
 
 def score_backtest(cfg: DictConfig, data: ModelInput, bt: pd.DataFrame, models: list[str],
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Cell errors and the long metrics table, on reported cells unless configured otherwise."""
-    panel = data.panel_at(data.last_month)
+    """Cell errors and the long metrics table, on reported cells unless configured otherwise.
+
+    The MASE scale of a fold comes from the panel as known at its cutoff.
+    """
     cutoffs = sorted(bt[CUTOFF_COL].unique())
     scale = pd.concat([seasonal_scale(data.panel_at(c), [c]) for c in cutoffs],
                       ignore_index=True)
     cells = cell_errors(bt, scale, models, levels=tuple(cfg.backtest.level))
-    del panel
     return cells, score(cells, only_reported=cfg.backtest.only_reported)
 
 
@@ -212,13 +210,14 @@ def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd
 def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
             extra_tags: dict[str, str] | None = None) -> JobResult:
     """Run the whole job and write its files under `run_dir`; track it when enabled."""
-    run_dir.mkdir(parents=True, exist_ok=True)
     data = load_input(cfg.data)
     if cfg.as_of is not None:
         data = data.truncated(cfg.as_of)
     panel = data.panel_at(data.last_month)
     as_of = panel[TIME_COL].max()
     check_publish_target(cfg, as_of)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True).encode())
     scenarios = scenarios_for(cfg)
     forecasters = build_forecasters(cfg.models)
     commit, dirty = tracking.git_state()
