@@ -87,6 +87,12 @@ def test_multirun_makes_one_grouped_run_per_combination(tmp_path: Path) -> None:
     assert {r.data.params["features.set"] for r in parents} == {"history", "history_policy"}
     assert len({r.info.run_name for r in parents}) == 2  # run names carry the overrides
     assert all(r.info.status == "FINISHED" for r in parents)
+    for r in parents:
+        assert r.data.params["backtest.n_windows"] == "2"
+        assert r.data.tags["data_format"] == "plain" and len(r.data.tags["data_hash"]) == 16
+        assert r.data.metrics["skill_SeasonalNaive"] == 0.0 and "mase_AutoETS" in r.data.metrics
+        arts = {a.path for a in client.list_artifacts(r.info.run_id)}
+        assert {"backtest.csv", "leaderboard.csv", "config.yaml", "features.csv"} <= arts
     # each job published under its own run directory, not one shared folder
     assert len(list((tmp_path / "sweep").glob("*/published/*/manifest.json"))) == 2
 
