@@ -47,6 +47,11 @@ class JobResult:
     published: object | None = None
 
 
+def _plain(node: object) -> object:
+    """A config node as plain Python containers."""
+    return OmegaConf.to_container(node, resolve=True)
+
+
 def _write_csv(df: pd.DataFrame, path: Path, files: dict[str, Path]) -> Path:
     """Write `df` atomically as CSV and remember it (and log it when a run is active)."""
     write_bytes_atomic(path, df.to_csv(index=False, lineterminator="\n").encode())
@@ -250,7 +255,8 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
                               only_reported=cfg.backtest.only_reported)
         _write_csv(choice.assign(ranked=choice["ranked"].map("+".join)),
                    run_dir / "champions.csv", files)
-        train, future = build_features(panel, builders=cfg.features.set, h=cfg.publish.h,
+        train, future = build_features(panel, builders=_plain(cfg.features.builders),
+                                       h=cfg.publish.h,
                                        as_of=as_of, scenario=scenarios[0])
         _write_csv(pd.concat([train.assign(part="train"), future.assign(part="future")]),
                    run_dir / "features.csv", files)

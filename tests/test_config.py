@@ -104,3 +104,19 @@ def test_models_naming_a_missing_alias_are_refused() -> None:
     cfg = compose_with("models.baseline=Drift")
     with pytest.raises(ValueError, match="models.baseline='Drift'"):
         build_forecasters(cfg.models)
+
+
+def test_feature_builder_parameters_come_from_conf_features() -> None:
+    from forecasting.features.pipeline import build_features
+    from tests.conftest import build_panel
+
+    cfg = compose_with("features=full", "features.builders.history.lags=[1,6]")
+    panel = build_panel(n_series=2, months=36)
+    builders = OmegaConf.to_container(cfg.features.builders, resolve=True)
+    train, future = build_features(panel, builders=builders, h=3, as_of=panel["ds"].max())
+    assert {"lag1", "lag6"} <= set(train.columns) and "lag12" not in train.columns
+    assert any(c.startswith("pol_") for c in train.columns)
+    assert any(c.startswith("drv_") for c in train.columns)
+    forecasters = build_forecasters(compose_with("features=history_policy").models)
+    hgb = next(f for f in forecasters if f.aliases == ["HistGradientBoosting"])
+    assert set(hgb.feature_set) == {"history", "calendar", "policy"}

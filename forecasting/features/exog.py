@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from forecasting.schema import ID_COL, TIME_COL
@@ -9,7 +11,7 @@ from forecasting.schema import ID_COL, TIME_COL
 PAST_ONLY_BUILDERS = frozenset({"history"})
 
 
-def known_ahead_features(panel: pd.DataFrame, *, feature_set: str, h: int,
+def known_ahead_features(panel: pd.DataFrame, *, feature_set: str | Mapping, h: int,
                          as_of: pd.Timestamp, scenario: object | None = None,
                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train and future regressors from the builders of `feature_set` that are known ahead.
@@ -19,9 +21,10 @@ def known_ahead_features(panel: pd.DataFrame, *, feature_set: str, h: int,
     last known value, then 0, and columns constant over the training rows dropped (a constant
     regressor makes ARIMA's design matrix singular).
     """
-    from forecasting.features.pipeline import FEATURE_SETS, build_features
+    from forecasting.features.pipeline import build_features, resolve_builders
 
-    builders = [b for b in FEATURE_SETS[feature_set] if b not in PAST_ONLY_BUILDERS]
+    builders = {name: params for name, params in resolve_builders(feature_set).items()
+                if name not in PAST_ONLY_BUILDERS}
     train, future = build_features(panel, builders=builders, h=h, as_of=as_of,
                                    scenario=scenario)
     both = pd.concat([train.assign(_future=False), future.assign(_future=True)],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 from statsforecast import StatsForecast
@@ -15,7 +15,7 @@ from forecasting.schema import FREQ, ID_COL, LEVELS, TARGET_COL, TIME_COL
 class StatsForecaster:
     """Fit statsforecast models per series and forecast with their intervals.
 
-    `feature_set` (a name from `forecasting.features.pipeline.FEATURE_SETS`) turns on
+    `feature_set` (a FEATURE_SETS name or a {builder: params} mapping, as in conf/features) turns on
     exogenous regressors: features are rebuilt as known at `as_of`, future values come from
     the scenario. Models that ignore regressors should live in a forecaster without one.
     `conformal_windows` gives every model conformal intervals (from that many rolling windows
@@ -23,7 +23,8 @@ class StatsForecaster:
     """
 
     def __init__(self, models: Sequence[object], *, fallback: object | None = None,
-                 feature_set: str | None = None, conformal_windows: int | None = None,
+                 feature_set: str | Mapping | None = None,
+                 conformal_windows: int | None = None,
                  n_jobs: int = 1) -> None:
         self.models = list(models)
         self.fallback = fallback
