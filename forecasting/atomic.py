@@ -62,11 +62,6 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     return Path(path)
 
 
-def write_text_atomic(path: str | Path, text: str, *, encoding: str = "utf-8") -> Path:
-    """Write `text` to `path` atomically (no newline translation) and return the path."""
-    return write_bytes_atomic(path, text.encode(encoding))
-
-
 def _backup(path: Path) -> Path:
     """Keep the current contents of `path` under a hidden name (hard link, else a copy)."""
     backup = _temp_path(path)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
@@ -31,7 +33,17 @@ from forecasting.publish import PublishExistsError, plot_scenarios, publish
 from forecasting.reconcile import reconcile
 from forecasting.scenario_effect import PolicyEffect, apply_multiplier
 from forecasting.scenarios import Scenario, available_scenarios, load_scenario, scenario_from_config
-from forecasting.schema import CUTOFF_COL, ID_COL, REPORTED, STATUS_COL, TIME_COL, hi_col, lo_col
+from forecasting.schema import (
+    CUTOFF_COL,
+    ID_COL,
+    LEVELS,
+    REPORTED,
+    STATUS_COL,
+    TIME_COL,
+    InputError,
+    hi_col,
+    lo_col,
+)
 
 ROUTED, CHAMPION, ENSEMBLE = "Routed", "Champion", "Ensemble"
 
@@ -96,8 +108,7 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
     """Rolling-origin backtest plus the routed, champion and ensemble pseudo-models."""
     bt_cfg = cfg.backtest
     panel = data.panel_at(data.last_month)
-    cutoffs = rolling_cutoffs(panel, h=bt_cfg.h, n_windows=bt_cfg.n_windows, step=bt_cfg.step,
-                              min_train=bt_cfg.min_train)
+    cutoffs = checked_cutoffs(cfg, data)
     level = tuple(bt_cfg.level)
     bt = run_backtest(panel, forecasters, h=bt_cfg.h, cutoffs=cutoffs, scenario=scenario,
                       level=level, progress=cfg.progress, history_at=data.panel_at)
@@ -141,15 +152,8 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
         if cfg.backtest.calibrate:
             fc = stretch(fc, factors(raw_backtest, models=[pick], levels=level,
                                      only_reported=cfg.backtest.only_reported))
-        frame = fc[[ID_COL, TIME_COL]].copy()
-        names = choice.set_index(ID_COL)
-        label = (names["champion"] if pick == CHAMPION
-                 else names["ranked"].map(lambda r: "ensemble:" + "+".join(r)))
-        frame["model"] = fc[ID_COL].map(label).fillna(pick)
-        frame["forecast"] = fc[pick].to_numpy()
-        for lv in level:
-            frame[f"forecast-lo-{lv}"] = fc[lo_col(pick, lv)].to_numpy()
-            frame[f"forecast-hi-{lv}"] = fc[hi_col(pick, lv)].to_numpy()
+        frame = _published_pick(fc, choice, pick=pick, baseline=cfg.models.baseline,
+                                level=level)
         if effect is not None and scenario.name != reference.name:
             mult = effect.multiplier(panel, h=cfg.publish.h, scenario=scenario,
                                      reference=reference)
@@ -159,6 +163,24 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
         out[scenario.name] = reconcile(frame, method=cfg.reconcile.method,
                                        insample=_insample(raw_backtest, pick))
     return out
+
+
+def _published_pick(fc: pd.DataFrame, choice: pd.DataFrame, *, pick: str, baseline: str,
+                    level: tuple[int, ...]) -> pd.DataFrame:
+    """The internal forecast frame of the pick; series without a backtest choice (no reported
+    cell in any fold, e.g. a destination first reported after the cutoffs) get the baseline."""
+    names = choice.set_index(ID_COL)
+    label = (names["champion"] if pick == CHAMPION
+             else names["ranked"].map(lambda r: "ensemble:" + "+".join(r)))
+    chosen = fc[ID_COL].isin(names.index).to_numpy()
+    frame = fc[[ID_COL, TIME_COL]].copy()
+    frame["model"] = fc[ID_COL].map(label).fillna(f"{baseline} (no backtest choice)")
+    for out, col in [("forecast", pick)] + [
+            (f"forecast-{side}-{lv}", f(pick, lv)) for lv in level
+            for side, f in (("lo", lo_col), ("hi", hi_col))]:
+        fallback = col.replace(pick, baseline, 1)
+        frame[out] = np.where(chosen, fc[col].to_numpy(), fc[fallback].to_numpy())
+    return frame
 
 
 def _log_effect(effect: PolicyEffect) -> None:
@@ -212,18 +234,48 @@ def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd
     return published
 
 
+def checked_cutoffs(cfg: DictConfig, data: ModelInput) -> list[pd.Timestamp]:
+    """The backtest cutoffs, or an InputError when the data are too short for the settings."""
+    bt = cfg.backtest
+    try:
+        return rolling_cutoffs(data.panel_at(data.last_month), h=bt.h, n_windows=bt.n_windows,
+                               step=bt.step, min_train=bt.min_train)
+    except ValueError as err:
+        raise InputError(data.source, f"{err}; lower backtest.n_windows or backtest.h",
+                         column="month") from err
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Settings a user types on the command line, checked before anything is written."""
+    if cfg.as_of is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", str(cfg.as_of)):
+        raise InputError("config", f"as_of={cfg.as_of!r} is not a month; write e.g. 2025-06",
+                         column="as_of")
+    if tuple(sorted(cfg.backtest.level)) != LEVELS:
+        raise InputError("config", f"backtest.level={list(cfg.backtest.level)}: only "
+                         f"{list(LEVELS)} are supported (the published schema has lo_80..hi_95)",
+                         column="backtest.level")
+    if cfg.publish.h < 1 or cfg.backtest.h < 1:
+        raise InputError("config", "publish.h and backtest.h must be at least 1",
+                         column="publish.h")
+
+
 def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
             extra_tags: dict[str, str] | None = None) -> JobResult:
     """Run the whole job and write its files under `run_dir`; track it when enabled."""
+    check_settings(cfg)
     data = load_input(cfg.data)
     if cfg.as_of is not None:
         data = data.truncated(cfg.as_of)
     panel = data.panel_at(data.last_month)
     as_of = panel[TIME_COL].max()
+    checked_cutoffs(cfg, data)
     check_publish_target(cfg, as_of)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True).encode())
     scenarios = scenarios_for(cfg)
+    # backtest and feature frame under the reference scenario when it is among those run
+    main_scenario = next((s for s in scenarios
+                          if s.name == cfg.publish.scenario_effect.reference), scenarios[0])
     forecasters = build_forecasters(cfg.models)
     commit, dirty = tracking.git_state()
     tags = {
@@ -238,7 +290,7 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     with ctx as run_id:
         if run_id is not None:
             tracking.log_panel(panel, source=data.source, name=f"magnets-{as_of:%Y-%m}")
-        raw_bt, candidates = backtest_models(cfg, data, forecasters, scenarios[0])
+        raw_bt, candidates = backtest_models(cfg, data, forecasters, main_scenario)
         bt = raw_bt
         if cfg.backtest.calibrate:
             bt = calibrate_backtest(raw_bt, models=[*candidates, CHAMPION, ENSEMBLE],
@@ -257,7 +309,7 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
                    run_dir / "champions.csv", files)
         train, future = build_features(panel, builders=_plain(cfg.features.builders),
                                        h=cfg.publish.h,
-                                       as_of=as_of, scenario=scenarios[0])
+                                       as_of=as_of, scenario=main_scenario)
         _write_csv(pd.concat([train.assign(part="train"), future.assign(part="future")]),
                    run_dir / "features.csv", files)
         scored = cells.loc[cells[STATUS_COL] == REPORTED] if cfg.backtest.only_reported \

@@ -262,30 +262,39 @@ def _top_destinations(history: pd.DataFrame, *, top: int, candidates: set[str]) 
 
 
 def plot_scenarios(forecasts: Mapping[str, pd.DataFrame], *, history: pd.DataFrame,
-                   path: str | Path, top: int = 4) -> Path:
-    """PNG comparing scenarios: WORLD and the top destinations, last 36 months of history."""
+                   path: str | Path, top: int | None = None) -> Path:
+    """PNG comparing scenarios' point forecasts: WORLD, then every series by size (or `top`).
+
+    History: the last 36 months, reported months as dots, estimated ones dashed (as in every
+    plot of the project). Intervals are left to the fan charts: overlapping bands of several
+    scenarios are unreadable.
+    """
+    from forecasting.plots import draw_history  # plots imports this module
+
     ids = set().union(*(set(f[ID_COL]) for f in forecasts.values()))
-    panels = [WORLD, *_top_destinations(history, top=top, candidates=ids)]
+    panels = [WORLD, *_top_destinations(history, top=top or len(ids), candidates=ids)]
     hist = history.assign(**{TIME_COL: pd.to_datetime(history[TIME_COL])})
     hist = hist.loc[hist[TIME_COL] > hist[TIME_COL].max() - pd.DateOffset(months=36)]
-    fig = Figure(figsize=(10, 2.8 * len(panels)), dpi=110, layout="constrained")
-    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, uid in zip(axes, panels, strict=True):
-        h = hist.loc[hist[ID_COL] == uid].sort_values(TIME_COL)
-        ax.plot(h[TIME_COL].to_numpy(), h[TARGET_COL].to_numpy(), color="black", lw=1.5,
-                label="history")
+    ncols = 2
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(11, 2.6 * nrows + 0.6), dpi=100, layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel()
+    for ax, uid in zip(axes, panels, strict=False):
+        draw_history(ax, hist.loc[hist[ID_COL] == uid], label=uid == WORLD)
         for scenario in sorted(forecasts):
             f = forecasts[scenario]
             f = f.loc[f[ID_COL] == uid].sort_values(TIME_COL)
-            x = pd.to_datetime(f[TIME_COL]).to_numpy()
-            (line,) = ax.plot(x, f[FORECAST_COL].to_numpy(), lw=1.5, label=scenario)
-            ax.fill_between(x, f[_LO80].to_numpy(), f[_HI80].to_numpy(), color=line.get_color(),
-                            alpha=0.15, lw=0)
+            ax.plot(pd.to_datetime(f[TIME_COL]).to_numpy(), f[FORECAST_COL].to_numpy(), lw=1.5,
+                    label=scenario if uid == WORLD else None)
         ax.set_title(uid, loc="left")
         ax.set_ylabel("tonnes")
         ax.grid(alpha=0.3)
-    fig.suptitle("Forecast per scenario (line: point, band: 80% interval); black: history")
-    axes[0].legend(loc="upper left", fontsize="small", ncols=len(forecasts) + 1)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle("Point forecast per scenario (intervals: fan charts and CSVs); history: dots = "
+                 "reported, dashed = estimated")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
+               ncols=len(forecasts) + 2, fontsize="small")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:

@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.linear_model import Ridge
 
 from forecasting.features.policy import build_policy
-from forecasting.schema import ID_COL, SEASON_LENGTH, TARGET_COL, TIME_COL
+from forecasting.schema import ID_COL, REPORTED, SEASON_LENGTH, STATUS_COL, TARGET_COL, TIME_COL
 
 KEYS = [ID_COL, TIME_COL]
 
@@ -32,10 +32,11 @@ class PolicyEffect:
     """Ridge regression of year-on-year log change on year-on-year policy-feature change."""
 
     def __init__(self, features: Sequence[str] = ("pol_ramp",), alpha: float = 1.0,
-                 events: pd.DataFrame | None = None) -> None:
+                 events: pd.DataFrame | None = None, only_reported: bool = True) -> None:
         self.features = features
         self.alpha = alpha
         self.events = events
+        self.only_reported = only_reported
 
     def fit(self, panel: pd.DataFrame, *, as_of: pd.Timestamp) -> PolicyEffect:
         """Fit on every series-month up to `as_of` with a value a year earlier."""
@@ -46,6 +47,8 @@ class PolicyEffect:
         target = np.log1p(frame[TARGET_COL]) - np.log1p(lagged[TARGET_COL])
         x = frame[cols] - lagged[cols]
         ok = target.notna() & x.notna().all(axis=1)
+        if self.only_reported:  # the target month must be a reported figure, not an estimate
+            ok &= frame[STATUS_COL].eq(REPORTED)
         self.model_ = Ridge(alpha=self.alpha).fit(x.loc[ok].to_numpy(), target.loc[ok].to_numpy())
         self.coef_ = dict(zip(cols, self.model_.coef_.tolist(), strict=True))
         self.n_rows_ = int(ok.sum())

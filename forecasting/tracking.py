@@ -16,8 +16,6 @@ import pandas as pd
 from mlflow.entities import Metric
 from omegaconf import DictConfig, OmegaConf
 
-from forecasting.schema import ID_COL
-
 PARAM_LIMIT = 6000
 
 
@@ -122,8 +120,3 @@ def log_summary(board: pd.DataFrame) -> None:
     mlflow.log_metrics({"best_mase": float(best["mase"]),
                         "best_skill": float(best["skill"]) if pd.notna(best["skill"]) else 0.0})
     mlflow.set_tag("best_model", str(best["model"]))
-
-
-def series_list(panel: pd.DataFrame) -> str:
-    """Comma-separated series ids (for a tag)."""
-    return ",".join(sorted(panel[ID_COL].unique()))

@@ -200,7 +200,8 @@ def test_plot_scenarios_writes_a_png(tmp_path):
     hist_months = pd.date_range("2022-01-01", "2025-12-01", freq="MS")
     history = pd.concat([
         pd.DataFrame({"unique_id": uid, "ds": hist_months,
-                      "y": level * (1 + 0.2 * np.sin(np.arange(len(hist_months))))})
+                      "y": level * (1 + 0.2 * np.sin(np.arange(len(hist_months)))),
+                      "status": np.where(hist_months.year < 2025, "estimated", "reported")})
         for uid, level in {**LEVELS, "WORLD": sum(LEVELS.values())}.items()
     ], ignore_index=True)
     path = plot_scenarios(scenarios(), history=history, path=tmp_path / "plots" / "s.png", top=2)

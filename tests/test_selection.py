@@ -103,7 +103,7 @@ def test_only_reported_cells_rank_when_the_series_has_any():
     bt = pd.concat([reported, estimated, only_estimated], ignore_index=True)
     strict = final_choice(bt, models=["A", "B"]).set_index("unique_id")
     assert strict.loc["DE", ["champion", "n_cells"]].tolist() == ["A", 16]
-    assert strict.loc["VN", ["champion", "n_cells"]].tolist() == ["B", 16]
+    assert "VN" not in strict.index  # no reported cell: no choice (the job uses the baseline)
     loose = final_choice(bt, models=["A", "B"], only_reported=False).set_index("unique_id")
     assert loose.loc["DE", ["champion", "n_cells"]].tolist() == ["B", 32]
 
@@ -151,3 +151,12 @@ def test_ensemble_is_the_median_of_the_top_k_with_ordered_bounds():
     assert out.loc["US", ["Ensemble", "Ensemble-lo-80", "Ensemble-hi-80"]].tolist() == [20, 15, 30]
     assert out.loc["DE", "Champion"] == 20 and out.loc["US", "Champion-hi-80"] == 40
     assert out.loc["JP", ["Champion", "Ensemble"]].isna().all()
+
+
+def test_identical_models_count_once_in_the_top_k():
+    bt = backtest_frame({"A": per_fold([1] * 8), "B": per_fold([2] * 8), "C": per_fold([3] * 8)})
+    bt["Routed"] = bt["A"]
+    for suffix in ("-lo-80", "-hi-80", "-lo-95", "-hi-95"):
+        bt["Routed" + suffix] = bt["A" + suffix]
+    ranked = final_choice(bt, models=["A", "Routed", "B", "C"], top_k=3)["ranked"].item()
+    assert ranked == ("A", "B", "C")

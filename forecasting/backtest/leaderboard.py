@@ -15,12 +15,16 @@ def leaderboard(cells: pd.DataFrame, *, baseline: str, only_reported: bool = Tru
                 ) -> pd.DataFrame:
     """One row per model: mean MASE over series, WAPE, coverage, skill, cells scored.
 
-    Skill = 1 - MASE(model) / MASE(baseline), both on the cells the model was scored on
-    (pseudo-models such as the champion exist only on folds with earlier folds to choose
-    from, so comparing against the baseline on all cells would not be like for like).
+    Every model is scored on the same cells: those where all models have a forecast (the
+    champion and ensemble exist only on folds with earlier complete folds to choose from, and
+    ranking models scored on different cells would compare different tests). Skill =
+    1 - MASE(model) / MASE(baseline). Each model's scores on all its own cells are in
+    `metrics.csv`.
     """
     if only_reported:
         cells = cells.loc[cells[STATUS_COL] == REPORTED]
+    n_models = cells["model"].nunique()
+    cells = cells.loc[cells.groupby(CELL_KEY)["model"].transform("nunique") == n_models]
     per_series = summarise(cells, ["model", ID_COL])
     board = per_series.groupby("model").agg(
         mase=("mase", "mean"), n_series=(ID_COL, "nunique"), n_scored=("n_scored", "sum"))

@@ -7,8 +7,9 @@ folds still open at c. The final forecast (after the last data month) uses every
 Scoring. Models are ranked per series by MAE (or RMSE) over the pooled cells of the selected
 folds, restricted to cells where y and every model's point forecast are present, so all models
 are compared on the same cells. With `only_reported`, cells whose status is "estimated" are left
-out whenever the series has at least one reported cell in those folds; a series with only
-estimated cells is ranked on them rather than not at all. Within one series, ranking by pooled
+out, and a series with no reported cell in those folds gets no choice (its estimated "actuals"
+may lean on figures published after the cutoff; the job falls back to the baseline). Models
+with exactly the same score as a better-ranked one count once. Within one series, ranking by pooled
 MAE equals ranking by MASE computed with a single scale per series; per-fold MASE averages
 weight folds by 1/scale at their cutoff and can order models slightly differently. Ties go to
 the model listed first in `models` (list the naive baseline first to prefer it on ties).
@@ -72,18 +73,31 @@ def _fold_losses(backtest: pd.DataFrame, models: Sequence[str], metric: str) -> 
 
 def _rank(sums: pd.DataFrame, models: Sequence[str], *, top_k: int, metric: str,
           only_reported: bool) -> pd.DataFrame:
-    """Champion, top-k aliases and cell count per series from its summed fold losses."""
-    use_reported = (sums[("reported", _CELLS)] > 0).to_numpy() & only_reported
-    scope = np.where(use_reported[:, None], sums["reported"].to_numpy(), sums["all"].to_numpy())
+    """Champion, top-k aliases and cell count per series from its summed fold losses.
+
+    Models whose score ties a better-ranked one exactly (the same forecasts: Routed and the
+    model it routed to, or Croston/ADIDA/IMAPA on a series without zeros) count once.
+    """
+    scope = (sums["reported"] if only_reported else sums["all"]).to_numpy()
     n_cells = scope[:, -1]
     keep = n_cells > 0
     _, finish = _METRICS[metric]
     score = finish(scope[keep, :-1] / n_cells[keep, None])
-    order = np.argsort(score, axis=1, kind="stable")[:, :top_k]
-    ranked = [tuple(models[i] for i in row) for row in order]
+    ranked = [_distinct_top(row, models, top_k) for row in score]
     return pd.DataFrame({ID_COL: sums.index[keep], "champion": [r[0] for r in ranked],
                          "ranked": pd.Series(ranked, dtype=object),
                          "n_cells": n_cells[keep].astype(int)})
+
+
+def _distinct_top(score: np.ndarray, models: Sequence[str], top_k: int) -> tuple[str, ...]:
+    """The top_k models by score, skipping exact ties with an already chosen model."""
+    chosen: list[int] = []
+    for i in np.argsort(score, kind="stable"):
+        if all(not np.isclose(score[i], score[j], rtol=1e-12, atol=0.0) for j in chosen):
+            chosen.append(int(i))
+        if len(chosen) == top_k:
+            break
+    return tuple(models[i] for i in chosen)
 
 
 def prior_folds_choice(backtest: pd.DataFrame, *, models: Sequence[str], h: int, top_k: int = 3,

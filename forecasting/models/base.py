@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from forecasting.schema import FREQ, ID_COL, LEVELS, TIME_COL, hi_col, lo_col
+from forecasting.schema import LEVELS, hi_col, lo_col
 
 
 @runtime_checkable
@@ -23,13 +23,6 @@ class Forecaster(Protocol):
     def forecast(self, panel: pd.DataFrame, *, h: int, as_of: pd.Timestamp,
                  scenario: object | None = None, level: tuple[int, ...] = LEVELS,
                  ) -> pd.DataFrame: ...
-
-
-def future_grid(panel: pd.DataFrame, *, h: int, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Every series of `panel` crossed with the `h` month starts after `as_of`."""
-    months = pd.date_range(pd.Timestamp(as_of) + pd.offsets.MonthBegin(1), periods=h, freq=FREQ)
-    ids = np.sort(panel[ID_COL].unique())
-    return pd.DataFrame({ID_COL: np.repeat(ids, h), TIME_COL: np.tile(months, len(ids))})
 
 
 def clip_forecasts(fcst: pd.DataFrame, aliases: list[str], level: tuple[int, ...]) -> pd.DataFrame:
