@@ -49,9 +49,12 @@ class PolicyEffect:
         ok = target.notna() & x.notna().all(axis=1)
         if self.only_reported:  # the target month must be a reported figure, not an estimate
             ok &= frame[STATUS_COL].eq(REPORTED)
-        self.model_ = Ridge(alpha=self.alpha).fit(x.loc[ok].to_numpy(), target.loc[ok].to_numpy())
-        self.coef_ = dict(zip(cols, self.model_.coef_.tolist(), strict=True))
         self.n_rows_ = int(ok.sum())
+        coef = np.zeros(len(cols))  # no reported month to learn from: no scenario effect
+        if self.n_rows_ > 0:
+            coef = Ridge(alpha=self.alpha).fit(x.loc[ok].to_numpy(),
+                                               target.loc[ok].to_numpy()).coef_
+        self.coef_ = dict(zip(cols, coef.tolist(), strict=True))
         self.as_of_ = as_of
         return self
 
@@ -65,7 +68,7 @@ class PolicyEffect:
                                 events=self.events)
         both = fut_s[[*KEYS, *cols]].merge(fut_r[[*KEYS, *cols]], on=KEYS, suffixes=("", "_ref"))
         delta = both[cols].to_numpy() - both[[f"{c}_ref" for c in cols]].to_numpy()
-        both["multiplier"] = np.exp(delta @ self.model_.coef_)
+        both["multiplier"] = np.exp(delta @ np.array(list(self.coef_.values())))
         return both[[*KEYS, "multiplier"]]
 
 

@@ -72,3 +72,16 @@ def test_apply_multiplier_scales_points_and_bounds_only() -> None:
     assert out["forecast"].tolist() == [10.0, 10.0]
     assert out["forecast-lo-80"].tolist() == [5.0, 5.0]
     assert list(out.columns) == list(frame.columns)
+
+
+def test_no_reported_month_means_no_effect_rather_than_a_crash() -> None:
+    panel, events = synthetic()
+    panel["status"] = "estimated"
+    effect = PolicyEffect(features=("pol_tighten",), events=events).fit(
+        panel, as_of=panel[TIME_COL].max())
+    assert effect.n_rows_ == 0 and effect.coef_ == {"pol_tighten": 0.0}
+    lifted = scenario("lifted", [{"effective": "2025-04-01", "kind": "suspension",
+                                  "direction": "ease", "magnets": "yes", "destinations": "JP",
+                                  "title": "lifted", "suspends": "2023-02-20"}])
+    mult = effect.multiplier(panel, h=3, scenario=lifted, reference=scenario("base", []))
+    assert np.allclose(mult["multiplier"], 1.0)
