@@ -14,6 +14,7 @@ import pandas as pd
 from hierarchicalforecast.core import HierarchicalReconciliation
 from hierarchicalforecast.methods import BottomUp, HReconciler, MinTrace
 
+from forecasting.models.base import clip_forecasts
 from forecasting.schema import ID_COL, LEVELS, TARGET_COL, TIME_COL, WORLD, hi_col, lo_col
 
 FORECAST_COL = "forecast"
@@ -106,11 +107,6 @@ def reconcile(forecasts: pd.DataFrame, *, method: str = "bottom_up",
     point = out[[ID_COL, TIME_COL]].merge(rec, on=[ID_COL, TIME_COL], how="left")["reconciled"]
     shift = point.to_numpy() - out[FORECAST_COL].to_numpy()
     out[FORECAST_COL] = point.to_numpy()
-    lo95, lo80, hi80, hi95 = interval_columns()
-    for col in (lo95, lo80, hi80, hi95):
+    for col in interval_columns():
         out[col] = out[col].to_numpy() + shift
-    out[lo80] = np.minimum(out[lo80], out[FORECAST_COL]).clip(lower=0.0)
-    out[lo95] = np.minimum(out[lo95], out[lo80]).clip(lower=0.0)
-    out[hi80] = np.maximum(out[hi80], out[FORECAST_COL])
-    out[hi95] = np.maximum(out[hi95], out[hi80])
-    return out
+    return clip_forecasts(out, [FORECAST_COL], LEVELS)

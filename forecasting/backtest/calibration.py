@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from forecasting.models.base import clip_forecasts
 from forecasting.schema import CUTOFF_COL, LEVELS, REPORTED, STATUS_COL, TARGET_COL, hi_col, lo_col
 
 MIN_CELLS = 8
@@ -60,14 +61,8 @@ def stretch(frame: pd.DataFrame, fac: dict[tuple[str, int], tuple[float, float]]
             out.loc[rows, lo] = (point - k_lo * (point - out.loc[rows, lo])).clip(lower=0.0)
         if np.isfinite(k_hi):
             out.loc[rows, hi] = point + k_hi * (out.loc[rows, hi] - point)
-    for model in {m for m, _ in fac}:
-        levels = sorted(lv for m, lv in fac if m == model)
-        for narrow, wide in zip(levels, levels[1:], strict=False):  # keep 95% around 80%
-            out[lo_col(model, wide)] = np.fmin(out[lo_col(model, wide)],
-                                               out[lo_col(model, narrow)])
-            out[hi_col(model, wide)] = np.fmax(out[hi_col(model, wide)],
-                                               out[hi_col(model, narrow)])
-    return out
+    models = sorted({m for m, _ in fac})
+    return clip_forecasts(out, models, sorted({lv for _, lv in fac}))
 
 
 def calibrate_backtest(backtest: pd.DataFrame, *, models: Sequence[str], h: int,

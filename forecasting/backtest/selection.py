@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from forecasting.models.base import clip_forecasts
 from forecasting.models.routing import model_columns, take_model_columns
 from forecasting.schema import (
     CUTOFF_COL,
@@ -31,8 +32,6 @@ from forecasting.schema import (
     REPORTED,
     STATUS_COL,
     TARGET_COL,
-    hi_col,
-    lo_col,
 )
 
 CHOICE_COLUMNS: tuple[str, ...] = (CUTOFF_COL, ID_COL, "champion", "ranked", "n_cells")
@@ -138,7 +137,7 @@ def final_choice(backtest: pd.DataFrame, *, models: Sequence[str], top_k: int = 
 
 def _ensemble(frame: pd.DataFrame, ranked: pd.Series, models: Sequence[str], *, alias: str,
               levels: Sequence[int]) -> pd.DataFrame:
-    """Add `alias`: median of the ranked models' points and bounds, then lo <= point <= hi."""
+    """Add `alias`: median of the ranked models' points and bounds, then put them in order."""
     members = np.array([[m in r for m in models] if isinstance(r, tuple) else [False] * len(models)
                         for r in ranked], dtype=bool).reshape(len(frame), len(models))
     has = members.any(axis=1)
@@ -151,10 +150,7 @@ def _ensemble(frame: pd.DataFrame, ranked: pd.Series, models: Sequence[str], *, 
             warnings.simplefilter("ignore", RuntimeWarning)
             median[has] = np.nanmedian(values[has], axis=1)
         out[name] = median
-    for lv in levels:
-        out[lo_col(alias, lv)] = np.fmin(out[lo_col(alias, lv)], out[alias])
-        out[hi_col(alias, lv)] = np.fmax(out[hi_col(alias, lv)], out[alias])
-    return out
+    return clip_forecasts(out, [alias], levels)
 
 
 def apply_choice(frame: pd.DataFrame, choice: pd.DataFrame, *, models: Sequence[str],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -25,14 +26,22 @@ class Forecaster(Protocol):
                  ) -> pd.DataFrame: ...
 
 
-def clip_forecasts(fcst: pd.DataFrame, aliases: list[str], level: tuple[int, ...]) -> pd.DataFrame:
-    """Clip points and intervals at 0 and keep lo <= point <= hi (tonnes cannot be negative)."""
+def clip_forecasts(fcst: pd.DataFrame, aliases: Sequence[str],
+                   level: Sequence[int]) -> pd.DataFrame:
+    """Make every alias's forecast a valid one: tonnes >= 0, lo <= point <= hi, and each wider
+    interval around the narrower one (lo_95 <= lo_80, hi_80 <= hi_95). NaN stays NaN.
+
+    The one place interval order is enforced: models, calibration, ensembles and
+    reconciliation all end here.
+    """
     out = fcst.copy()
     for alias in aliases:
         out[alias] = out[alias].clip(lower=0.0)
-        for lv in level:
+        inner_lo, inner_hi = out[alias], out[alias]
+        for lv in sorted(level):
             lo, hi = lo_col(alias, lv), hi_col(alias, lv)
-            if lo in out:
-                out[lo] = np.minimum(out[lo].clip(lower=0.0), out[alias])
-                out[hi] = np.maximum(out[hi].clip(lower=0.0), out[alias])
+            if lo in out:  # a missing bound stays missing, it is not replaced by the point
+                out[lo] = np.fmin(out[lo].clip(lower=0.0), inner_lo).mask(out[lo].isna())
+                out[hi] = np.fmax(out[hi].clip(lower=0.0), inner_hi).mask(out[hi].isna())
+                inner_lo, inner_hi = np.fmin(inner_lo, out[lo]), np.fmax(inner_hi, out[hi])
     return out

@@ -175,16 +175,7 @@ class GlobalRegressor:
         for lv in level:
             out[lo_col(self.alias, lv)] = from_scaled(preds[f"lo-{lv}"], scale, target=self.target)
             out[hi_col(self.alias, lv)] = from_scaled(preds[f"hi-{lv}"], scale, target=self.target)
-        return self._nested(clip_forecasts(out, self.aliases, level), level)
-
-    def _nested(self, out: pd.DataFrame, level: tuple[int, ...]) -> pd.DataFrame:
-        """Widen each wider level's bounds to contain the narrower level's."""
-        levels = sorted(level)
-        for narrow, wide in zip(levels, levels[1:], strict=False):
-            lo_w, hi_w = lo_col(self.alias, wide), hi_col(self.alias, wide)
-            out[lo_w] = np.fmin(out[lo_w], out[lo_col(self.alias, narrow)])
-            out[hi_w] = np.fmax(out[hi_w], out[hi_col(self.alias, narrow)])
-        return out
+        return clip_forecasts(out, self.aliases, level)
 
     def _prepared(self, estimator: object, **params: float) -> object:
         """Unfitted clone with `params` set, seeded, behind an imputer if it cannot take NaN."""
