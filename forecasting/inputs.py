@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.data.bundle import build_bundle, bundled_panel_path, fill_gaps
+from forecasting.data.bundle import bundled_panel_at, bundled_panel_path, fill_gaps
 from forecasting.data.hierarchy import to_model_panel
 from forecasting.data.load import detect_format, load_panel
 from forecasting.features.base import to_month
@@ -21,7 +21,6 @@ from forecasting.schema import (
     TARGET_COL,
     TIME_COL,
     InputError,
-    validate_panel,
 )
 
 
@@ -67,7 +66,7 @@ class ModelInput:
 
     def _build(self, as_of: pd.Timestamp | None) -> pd.DataFrame:
         if self.raw is None:
-            raw = _plain_to_long(build_bundle(as_of=as_of)[0], source=self.source)
+            raw = bundled_panel_at(as_of)
         else:
             raw = self.raw if as_of is None else self.raw.loc[self.raw[TIME_COL] <= as_of]
         if raw.empty:
@@ -94,17 +93,6 @@ def _extend_to(panel: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
                         TARGET_COL: np.nan, STATUS_COL: ESTIMATED})
     return pd.concat([panel, pad], ignore_index=True).sort_values([ID_COL, TIME_COL],
                                                                   ignore_index=True)
-
-
-def _plain_to_long(panel: pd.DataFrame, *, source: str) -> pd.DataFrame:
-    """The bundle's plain columns (destination, month, tonnes, status) as the long panel."""
-    long = pd.DataFrame({
-        "unique_id": panel["destination"].to_numpy(),
-        "ds": pd.PeriodIndex(panel["month"], freq="M").to_timestamp(),
-        "y": panel["tonnes"].astype(float).to_numpy(),
-        "status": panel["status"].to_numpy(),
-    })
-    return validate_panel(long, source=source)
 
 
 def load_input(data_cfg: Mapping) -> ModelInput:

@@ -27,10 +27,10 @@ from forecasting.backtest.splits import rolling_cutoffs
 from forecasting.features.pipeline import build_features
 from forecasting.inputs import ModelInput, load_input
 from forecasting.models.registry import build_forecasters
-from forecasting.models.routing import classify_series, route
+from forecasting.models.routing import classify_series, model_columns, route
 from forecasting.plots import plot_backtest, plot_fan, plot_mase_by_horizon
-from forecasting.publish import PublishExistsError, plot_scenarios, publish
-from forecasting.reconcile import reconcile
+from forecasting.publish import plot_scenarios, publish, refuse_republish
+from forecasting.reconcile import FORECAST_COL, reconcile
 from forecasting.scenario_effect import PolicyEffect, apply_multiplier
 from forecasting.scenarios import Scenario, available_scenarios, load_scenario, scenario_from_config
 from forecasting.schema import (
@@ -41,8 +41,6 @@ from forecasting.schema import (
     STATUS_COL,
     TIME_COL,
     InputError,
-    hi_col,
-    lo_col,
 )
 
 ROUTED, CHAMPION, ENSEMBLE = "Routed", "Champion", "Ensemble"
@@ -74,14 +72,7 @@ def _write_csv(df: pd.DataFrame, path: Path, files: dict[str, Path]) -> Path:
 def _keep(path: Path, files: dict[str, Path]) -> None:
     """Remember a file the job wrote and log it to the active run."""
     files[path.name] = path
-    _log_artifact(path)
-
-
-def _log_artifact(path: Path) -> None:
-    import mlflow
-
-    if mlflow.active_run() is not None:
-        mlflow.log_artifact(str(path))
+    tracking.log_artifact(path)
 
 
 def scenarios_for(cfg: DictConfig) -> list[Scenario]:
@@ -91,16 +82,11 @@ def scenarios_for(cfg: DictConfig) -> list[Scenario]:
     return [scenario_from_config(OmegaConf.to_container(cfg.scenario, resolve=True))]
 
 
-def check_publish_target(cfg: DictConfig, as_of: pd.Timestamp) -> Path | None:
+def check_publish_target(cfg: DictConfig, as_of: pd.Timestamp) -> None:
     """Fail fast (before any model fits) when the month is already published."""
-    if not cfg.publish.enabled:
-        return None
-    target = Path(cfg.publish.dir) / f"{as_of:%Y-%m}"
-    if target.exists() and any(target.iterdir()) and not cfg.publish.overwrite:
-        raise PublishExistsError(
-            f"{target} already holds a publication for {as_of:%Y-%m}; "
-            "pass publish.overwrite=true to replace it")
-    return target
+    if cfg.publish.enabled:
+        refuse_republish(cfg.publish.dir, as_of=f"{as_of:%Y-%m}",
+                         overwrite=cfg.publish.overwrite)
 
 
 def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenario: Scenario,
@@ -139,7 +125,8 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
     if eff_cfg.enabled:
         effect = PolicyEffect(features=list(eff_cfg.features), alpha=eff_cfg.alpha).fit(
             panel, as_of=as_of)
-        _log_effect(effect)
+        tracking.log_metrics({f"effect_{k}": v for k, v in effect.coef_.items()}
+                             | {"effect_n_rows": effect.n_rows_})
     reference = load_scenario(eff_cfg.reference)
     out = {}
     for scenario in scenarios:
@@ -150,15 +137,14 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
         fc = apply_choice(fc, choice, models=candidates, champion_alias=CHAMPION,
                           ensemble_alias=ENSEMBLE, levels=level)
         if cfg.backtest.calibrate:
-            fc = stretch(fc, factors(raw_backtest, models=[pick], levels=level,
-                                     only_reported=cfg.backtest.only_reported))
+            fc = stretch(fc, factors(raw_backtest, models=[pick, cfg.models.baseline],
+                                     levels=level, only_reported=cfg.backtest.only_reported))
         frame = _published_pick(fc, choice, pick=pick, baseline=cfg.models.baseline,
                                 level=level)
         if effect is not None and scenario.name != reference.name:
             mult = effect.multiplier(panel, h=cfg.publish.h, scenario=scenario,
                                      reference=reference)
-            frame = apply_multiplier(frame, mult, [c for c in frame.columns
-                                                   if c.startswith("forecast")])
+            frame = apply_multiplier(frame, mult, model_columns(FORECAST_COL, level))
             frame["model"] = frame["model"] + f" x effect({scenario.name})"
         out[scenario.name] = reconcile(frame, method=cfg.reconcile.method,
                                        insample=_insample(raw_backtest, pick))
@@ -175,21 +161,10 @@ def _published_pick(fc: pd.DataFrame, choice: pd.DataFrame, *, pick: str, baseli
     chosen = fc[ID_COL].isin(names.index).to_numpy()
     frame = fc[[ID_COL, TIME_COL]].copy()
     frame["model"] = fc[ID_COL].map(label).fillna(f"{baseline} (no backtest choice)")
-    for out, col in [("forecast", pick)] + [
-            (f"forecast-{side}-{lv}", f(pick, lv)) for lv in level
-            for side, f in (("lo", lo_col), ("hi", hi_col))]:
-        fallback = col.replace(pick, baseline, 1)
+    for out, col, fallback in zip(model_columns(FORECAST_COL, level), model_columns(pick, level),
+                                  model_columns(baseline, level), strict=True):
         frame[out] = np.where(chosen, fc[col].to_numpy(), fc[fallback].to_numpy())
     return frame
-
-
-def _log_effect(effect: PolicyEffect) -> None:
-    """Log the scenario-effect coefficients to the active run."""
-    import mlflow
-
-    if mlflow.active_run() is not None:
-        mlflow.log_metrics({f"effect_{k}": v for k, v in effect.coef_.items()}
-                           | {"effect_n_rows": effect.n_rows_})
 
 
 def _insample(backtest: pd.DataFrame, pick: str) -> pd.DataFrame:
@@ -225,12 +200,9 @@ def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd
     if cfg.plots:
         paths.append(plot_scenarios(forecasts, history=panel,
                                     path=published.directory / "scenarios.png"))
-    for path in paths:
-        _log_artifact(path)
-    if run_id is not None:
-        import mlflow
-
-        mlflow.set_tag("published", str(published.directory))
+    for path in paths:  # under published/: the run directory has its own forecast_*.csv
+        tracking.log_artifact(path, artifact_path="published")
+    tracking.set_tag("published", str(published.directory))
     return published
 
 

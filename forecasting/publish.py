@@ -153,6 +153,18 @@ def _csv_bytes(public: pd.DataFrame) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+def refuse_republish(out_dir: str | Path, *, as_of: str, overwrite: bool) -> Path:
+    """The publication directory of `as_of`; PublishExistsError if it already holds one."""
+    directory = Path(out_dir) / as_of
+    existing = _existing(directory)
+    if existing and not overwrite:
+        raise PublishExistsError(
+            f"{directory} already holds a publication for as_of {as_of} "
+            f"({', '.join(p.name for p in existing)}); refusing to overwrite it. "
+            "Pass publish.overwrite=true to replace it.")
+    return directory
+
+
 def _existing(directory: Path) -> list[Path]:
     """Published files already in `directory` (manifest and forecast CSVs)."""
     if not directory.is_dir():
@@ -182,13 +194,7 @@ def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str |
     reserved = {"as_of", "scenarios", "created", "files"} & set(extra)
     if reserved:
         raise ValueError(f"manifest_extra may not set reserved key(s) {sorted(reserved)}")
-    directory = Path(out_dir) / as_of
-    existing = _existing(directory)
-    if existing and not overwrite:
-        raise PublishExistsError(
-            f"{directory} already holds a publication for as_of {as_of} "
-            f"({', '.join(p.name for p in existing)}); refusing to overwrite it. "
-            "Pass publish.overwrite=true to replace it.")
+    directory = refuse_republish(out_dir, as_of=as_of, overwrite=overwrite)
 
     scenarios = sorted(forecasts)
     payload: dict[Path, bytes] = {}

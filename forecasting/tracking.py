@@ -79,6 +79,24 @@ def job_run(cfg: DictConfig, *, run_name: str, tags: Mapping[str, str]) -> Itera
         yield run.info.run_id
 
 
+def log_artifact(path: Path, *, artifact_path: str | None = None) -> None:
+    """Log a file to the active run (nothing when tracking is off)."""
+    if mlflow.active_run() is not None:
+        mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+
+def log_metrics(metrics: Mapping[str, float]) -> None:
+    """Log metrics to the active run (nothing when tracking is off)."""
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics(dict(metrics))
+
+
+def set_tag(key: str, value: str) -> None:
+    """Tag the active run (nothing when tracking is off)."""
+    if mlflow.active_run() is not None:
+        mlflow.set_tag(key, value)
+
+
 def log_panel(panel: pd.DataFrame, *, source: str, name: str) -> None:
     """Log the input panel as an MLflow dataset so its digest shows in the UI."""
     with warnings.catch_warnings():  # a local path matches two equivalent source types

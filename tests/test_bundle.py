@@ -175,3 +175,9 @@ def test_fill_gaps_rejects_an_empty_series():
     panel.loc[panel["unique_id"] == "B", "y"] = np.nan
     with pytest.raises(InputError, match="series 'B' has no reported month"):
         fill_gaps(panel)
+
+
+def test_panel_built_with_every_figure_is_the_committed_file() -> None:
+    from forecasting.data.bundle import bundled_panel_at
+
+    pd.testing.assert_frame_equal(bundled_panel_at(None), load_bundled_panel())

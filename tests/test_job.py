@@ -76,6 +76,11 @@ def test_mlflow_run_read_back(job) -> None:
     assert run.data.metrics["mase_AutoETS"] == pytest.approx(board.loc["AutoETS", "mase"])
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"backtest.csv", "metrics.csv", "leaderboard.csv", "config.yaml"} <= artifacts
+    published = {a.path for a in client.list_artifacts(result.run_id, "published")}
+    assert {"published/manifest.json", "published/forecast_status_quo.csv"} <= published
+    internal = Path(client.download_artifacts(result.run_id, "forecast_status_quo.csv", tmp))
+    assert pd.read_csv(internal).columns[0] == "unique_id"  # not overwritten by the public CSV
+    assert run.data.tags["published"].endswith("2022-12")
     children = mlflow.search_runs(experiment_ids=[run.info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
     assert set(children["tags.model"]) == set(board.index)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecasting.atomic import write_bytes_atomic
 from forecasting.data.benchmark import SumConstraint, benchmark
 from forecasting.data.plain import read_plain
 from forecasting.data.reported import (
@@ -150,23 +151,34 @@ def _sources(rows: pd.DataFrame, pos: pd.Series, n: int, method: str) -> np.ndar
 def write_bundle(out_dir: Path = BUNDLED_DIR, sources_dir: Path = SOURCES_DIR) -> list[Path]:
     """Build the bundle and write panel.csv and observations.csv atomically into `out_dir`."""
     panel, obs = build_bundle(sources_dir)
-    panel = panel.assign(tonnes=panel["tonnes"].map(_fmt))
     obs = obs.assign(tonnes=obs["tonnes"].map(_fmt), chosen=obs["chosen"].map(str).str.lower())
-    written = []
-    for name, frame in ((PANEL_FILE, panel), (OBSERVATIONS_FILE, obs)):
-        path = Path(out_dir) / name
-        tmp = path.with_suffix(".csv.tmp")
-        frame.to_csv(tmp, index=False, lineterminator="\n")
-        tmp.replace(path)
-        written.append(path)
-    return written
+    return [write_bytes_atomic(Path(out_dir) / name,
+                               frame.to_csv(index=False, lineterminator="\n").encode())
+            for name, frame in ((PANEL_FILE, _as_text(panel)), (OBSERVATIONS_FILE, obs))]
+
+
+def _as_text(panel: pd.DataFrame) -> pd.DataFrame:
+    """The plain panel as written to panel.csv (tonnes formatted by `_fmt`)."""
+    return panel.assign(tonnes=panel["tonnes"].map(_fmt))
+
+
+def _long(table: pd.DataFrame, *, source: object) -> pd.DataFrame:
+    """A plain text table as the validated long panel (the project's plain reader)."""
+    return validate_panel(read_plain(table, source=source), source=source)
 
 
 def load_bundled_panel() -> pd.DataFrame:
     """The bundled panel as the long frame unique_id, ds, y, status."""
     path = bundled_panel_path()
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return validate_panel(read_plain(table, source=path), source=path)
+    return _long(pd.read_csv(path, dtype=str, keep_default_na=False), source=path)
+
+
+def bundled_panel_at(as_of: pd.Timestamp | None, sources_dir: Path = SOURCES_DIR,
+                     ) -> pd.DataFrame:
+    """The long panel built only from figures for months up to `as_of` (None: all, which is
+    exactly load_bundled_panel()): what a backtest fold at that cutoff may see."""
+    panel, _ = build_bundle(sources_dir, as_of=as_of)
+    return _long(_as_text(panel).astype({"month": str}), source=bundled_panel_path())
 
 
 def estimated_share(panel: pd.DataFrame, *, id_col: str = ID_COL,
