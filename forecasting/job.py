@@ -28,8 +28,8 @@ from forecasting.features.pipeline import build_features
 from forecasting.inputs import ModelInput, load_input
 from forecasting.models.registry import build_forecasters
 from forecasting.models.routing import classify_series, model_columns, route
-from forecasting.plots import plot_backtest, plot_fan, plot_mase_by_horizon
-from forecasting.publish import plot_scenarios, publish, refuse_republish
+from forecasting.plots import plot_backtest, plot_fan, plot_mase_by_horizon, plot_scenarios
+from forecasting.publish import publish, refuse_republish
 from forecasting.reconcile import FORECAST_COL, reconcile
 from forecasting.scenario_effect import PolicyEffect, apply_multiplier
 from forecasting.scenarios import Scenario, available_scenarios, load_scenario, scenario_from_config

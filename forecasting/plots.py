@@ -8,7 +8,7 @@ built with `matplotlib.figure.Figure` (no pyplot state) and written atomically.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from io import BytesIO
 from pathlib import Path
 
@@ -20,12 +20,12 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 from forecasting.atomic import write_bytes_atomic
-from forecasting.publish import _top_destinations
 from forecasting.reconcile import FORECAST_COL
 from forecasting.schema import (
     CUTOFF_COL,
     ESTIMATED,
     ID_COL,
+    OTHER,
     REPORTED,
     STATUS_COL,
     TARGET_COL,
@@ -194,7 +194,7 @@ def _figure_fan(forecast: pd.DataFrame, history: pd.DataFrame, *, scenario: str,
     _require(history, "history", [ID_COL, TIME_COL, TARGET_COL, STATUS_COL])
     ids = set(forecast[ID_COL])
     panels = [*([WORLD] if WORLD in ids else []),
-              *_top_destinations(history, top=top, candidates=ids)]
+              *top_destinations(history, top=top, candidates=ids)]
     fc = forecast.assign(**{TIME_COL: pd.to_datetime(forecast[TIME_COL])})
     hist = recent_history(history)
     fig = Figure(figsize=(11, 2.6 * math.ceil(len(panels) / 2) + 0.6), dpi=100,
@@ -224,3 +224,49 @@ def plot_fan(forecast: pd.DataFrame, history: pd.DataFrame, *, path: str | Path,
              top: int = 6) -> Path:
     """PNG fan chart of one scenario: WORLD and the `top` destinations with 80%/95% bands."""
     return _save(_figure_fan(forecast, history, scenario=scenario, top=top), path)
+
+
+def top_destinations(history: pd.DataFrame, *, top: int, candidates: set[str]) -> list[str]:
+    """The `top` destinations by tonnes in the last 12 months of history (not WORLD, OTHER)."""
+    ds = pd.to_datetime(history[TIME_COL])
+    recent = history.loc[ds > ds.max() - pd.DateOffset(months=12)]
+    recent = recent.loc[recent[ID_COL].isin(candidates - {WORLD, OTHER})]
+    totals = recent.groupby(ID_COL)[TARGET_COL].sum().sort_values(ascending=False, kind="stable")
+    return list(totals.index[:top])
+
+
+def plot_scenarios(forecasts: Mapping[str, pd.DataFrame], *, history: pd.DataFrame,
+                   path: str | Path, top: int | None = None) -> Path:
+    """PNG comparing scenarios' point forecasts: WORLD, then every series by size (or `top`).
+
+    History: the last 36 months, reported months as dots, estimated ones dashed (as in every
+    plot of the project). Intervals are left to the fan charts: overlapping bands of several
+    scenarios are unreadable.
+    """
+    ids = set().union(*(set(f[ID_COL]) for f in forecasts.values()))
+    panels = [WORLD, *top_destinations(history, top=top or len(ids), candidates=ids)]
+    if top is None and OTHER in ids:
+        panels.append(OTHER)
+    hist = history.assign(**{TIME_COL: pd.to_datetime(history[TIME_COL])})
+    hist = hist.loc[hist[TIME_COL] > hist[TIME_COL].max() - pd.DateOffset(months=36)]
+    ncols = 2
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(11, 2.6 * nrows + 0.6), dpi=100, layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel()
+    for ax, uid in zip(axes, panels, strict=False):
+        draw_history(ax, hist.loc[hist[ID_COL] == uid], label=uid == WORLD)
+        for scenario in sorted(forecasts):
+            f = forecasts[scenario]
+            f = f.loc[f[ID_COL] == uid].sort_values(TIME_COL)
+            ax.plot(pd.to_datetime(f[TIME_COL]).to_numpy(), f[FORECAST_COL].to_numpy(), lw=1.5,
+                    label=scenario if uid == WORLD else None)
+        ax.set_title(uid, loc="left")
+        ax.set_ylabel("tonnes")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle("Point forecast per scenario (intervals: fan charts and CSVs); history: dots = "
+                 "reported, dashed = estimated")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
+               ncols=len(forecasts) + 2, fontsize="small")
+    return _save(fig, path)

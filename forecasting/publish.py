@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from forecasting.atomic import atomic_path, write_files_atomic
+from forecasting.atomic import write_files_atomic
 from forecasting.reconcile import FORECAST_COL, interval_columns
-from forecasting.schema import ID_COL, OTHER, TARGET_COL, TIME_COL, WORLD, InputError, month_start
+from forecasting.schema import ID_COL, TIME_COL, WORLD, InputError, month_start
 
 PUBLIC_COLUMNS: tuple[str, ...] = (
     "as_of", "scenario", "destination", "month", "horizon", "model",
@@ -256,53 +255,3 @@ def read_published(path: str | Path) -> pd.DataFrame:
         raise InputError(path, "duplicate scenario-destination-month", row=int(dup.argmax()),
                          column="month")
     return out
-
-
-def _top_destinations(history: pd.DataFrame, *, top: int, candidates: set[str]) -> list[str]:
-    """The `top` destinations by tonnes in the last 12 months of history (not WORLD, OTHER)."""
-    ds = pd.to_datetime(history[TIME_COL])
-    recent = history.loc[ds > ds.max() - pd.DateOffset(months=12)]
-    recent = recent.loc[recent[ID_COL].isin(candidates - {WORLD, OTHER})]
-    totals = recent.groupby(ID_COL)[TARGET_COL].sum().sort_values(ascending=False, kind="stable")
-    return list(totals.index[:top])
-
-
-def plot_scenarios(forecasts: Mapping[str, pd.DataFrame], *, history: pd.DataFrame,
-                   path: str | Path, top: int | None = None) -> Path:
-    """PNG comparing scenarios' point forecasts: WORLD, then every series by size (or `top`).
-
-    History: the last 36 months, reported months as dots, estimated ones dashed (as in every
-    plot of the project). Intervals are left to the fan charts: overlapping bands of several
-    scenarios are unreadable.
-    """
-    from forecasting.plots import draw_history  # plots imports this module
-
-    ids = set().union(*(set(f[ID_COL]) for f in forecasts.values()))
-    panels = [WORLD, *_top_destinations(history, top=top or len(ids), candidates=ids)]
-    hist = history.assign(**{TIME_COL: pd.to_datetime(history[TIME_COL])})
-    hist = hist.loc[hist[TIME_COL] > hist[TIME_COL].max() - pd.DateOffset(months=36)]
-    ncols = 2
-    nrows = -(-len(panels) // ncols)
-    fig = Figure(figsize=(11, 2.6 * nrows + 0.6), dpi=100, layout="constrained")
-    axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel()
-    for ax, uid in zip(axes, panels, strict=False):
-        draw_history(ax, hist.loc[hist[ID_COL] == uid], label=uid == WORLD)
-        for scenario in sorted(forecasts):
-            f = forecasts[scenario]
-            f = f.loc[f[ID_COL] == uid].sort_values(TIME_COL)
-            ax.plot(pd.to_datetime(f[TIME_COL]).to_numpy(), f[FORECAST_COL].to_numpy(), lw=1.5,
-                    label=scenario if uid == WORLD else None)
-        ax.set_title(uid, loc="left")
-        ax.set_ylabel("tonnes")
-        ax.grid(alpha=0.3)
-    for ax in axes[len(panels):]:
-        ax.set_visible(False)
-    fig.suptitle("Point forecast per scenario (intervals: fan charts and CSVs); history: dots = "
-                 "reported, dashed = estimated")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
-               ncols=len(forecasts) + 2, fontsize="small")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png")
-    return target

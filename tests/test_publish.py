@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from forecasting.atomic import write_files_atomic
+from forecasting.plots import plot_scenarios
 from forecasting.publish import (
     PUBLIC_COLUMNS,
     PublishExistsError,
-    plot_scenarios,
     publish,
     read_published,
     to_public,
