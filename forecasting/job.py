@@ -79,7 +79,7 @@ def scenarios_for(cfg: DictConfig) -> list[Scenario]:
     """The scenario of the run, or every named scenario for `scenario=all`."""
     if cfg.scenario.get("name") == "all":
         return [load_scenario(name) for name in available_scenarios()]
-    return [scenario_from_config(OmegaConf.to_container(cfg.scenario, resolve=True))]
+    return [scenario_from_config(_plain(cfg.scenario))]
 
 
 def check_publish_target(cfg: DictConfig, as_of: pd.Timestamp) -> None:
@@ -90,11 +90,10 @@ def check_publish_target(cfg: DictConfig, as_of: pd.Timestamp) -> None:
 
 
 def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenario: Scenario,
-                    ) -> tuple[pd.DataFrame, list[str]]:
+                    cutoffs: list[pd.Timestamp]) -> tuple[pd.DataFrame, list[str]]:
     """Rolling-origin backtest plus the routed, champion and ensemble pseudo-models."""
     bt_cfg = cfg.backtest
     panel = data.panel_at(data.last_month)
-    cutoffs = checked_cutoffs(cfg, data)
     level = tuple(bt_cfg.level)
     bt = run_backtest(panel, forecasters, h=bt_cfg.h, cutoffs=cutoffs, scenario=scenario,
                       level=level, progress=cfg.progress, history_at=data.panel_at)
@@ -240,7 +239,7 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
         data = data.truncated(cfg.as_of)
     panel = data.panel_at(data.last_month)
     as_of = panel[TIME_COL].max()
-    checked_cutoffs(cfg, data)
+    cutoffs = checked_cutoffs(cfg, data)
     check_publish_target(cfg, as_of)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True).encode())
@@ -262,7 +261,8 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     with ctx as run_id:
         if run_id is not None:
             tracking.log_panel(panel, source=data.source, name=f"magnets-{as_of:%Y-%m}")
-        raw_bt, candidates = backtest_models(cfg, data, forecasters, main_scenario)
+        raw_bt, candidates = backtest_models(cfg, data, forecasters, main_scenario,
+                                             cutoffs)
         bt = raw_bt
         if cfg.backtest.calibrate:
             bt = calibrate_backtest(raw_bt, models=[*candidates, CHAMPION, ENSEMBLE],
