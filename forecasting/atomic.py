@@ -4,6 +4,8 @@ A reader never sees a half-written file: it sees the old file or the new one. Fo
 files (`write_files_atomic`) either every file of the set is replaced or none is: all are
 staged first, and if a rename fails midway the files already replaced get their old
 contents back. Temporary files are hidden (`.<name>.<random>.tmp`) and are removed on error.
+Files get the mode a plain `open(path, "w")` would give them (0o666 less the user's umask),
+not mkstemp's private 0o600, so a publication is readable like any other output.
 """
 
 from __future__ import annotations
@@ -27,10 +29,20 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _temp_path(path: Path) -> Path:
-    """Create an empty hidden temporary file beside `path` and return its path."""
+    """Create an empty hidden temporary file beside `path` (mode per umask); return its path."""
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     return Path(name)
 
 

@@ -150,6 +150,18 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
     return out
 
 
+def model_params(models_cfg: DictConfig) -> dict[str, dict]:
+    """Per model alias, the config that built it (the MLflow params of its child run)."""
+    out: dict[str, dict] = {}
+    for name, forecaster in _plain(models_cfg.forecasters).items():
+        shared = {k: v for k, v in forecaster.items() if k != "models"} | {"forecaster": name}
+        for model in forecaster.get("models", [forecaster]):
+            out[model["alias"]] = shared | model
+    out[ROUTED] = _plain(models_cfg.routing)
+    out[CHAMPION] = out[ENSEMBLE] = _plain(models_cfg.selection)
+    return out
+
+
 def _published_pick(fc: pd.DataFrame, choice: pd.DataFrame, *, pick: str, baseline: str,
                     level: tuple[int, ...]) -> pd.DataFrame:
     """The internal forecast frame of the pick; series without a backtest choice (no reported
@@ -290,7 +302,8 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
         _write_csv(by_horizon, run_dir / "metrics_by_horizon.csv", files)
         if run_id is not None:
             tracking.log_summary(board)
-            tracking.log_model_runs(summarise(scored, ["model", CUTOFF_COL]), board, by_horizon)
+            tracking.log_model_runs(summarise(scored, ["model", CUTOFF_COL]), board, by_horizon,
+                                    params=model_params(cfg.models))
         if cfg.plots:
             shown = list(dict.fromkeys([cfg.models.baseline, CHAMPION,
                                         str(board.iloc[0]["model"])]))

@@ -17,6 +17,8 @@ from mlflow.entities import Metric
 from omegaconf import DictConfig, OmegaConf
 
 PARAM_LIMIT = 6000
+# MLflow 3's UI opens an experiment on the view its kind names: the runs table for this one
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def package_version() -> str:
@@ -69,7 +71,9 @@ def flatten(cfg: DictConfig | Mapping, prefix: str = "") -> dict[str, str]:
 def job_run(cfg: DictConfig, *, run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
     """Open the parent run of a job (FAILED if the job raises); yield its run id."""
     mlflow.set_tracking_uri(cfg.tracking.uri)
-    mlflow.set_experiment(cfg.tracking.experiment)
+    experiment = mlflow.set_experiment(cfg.tracking.experiment)
+    if experiment.tags.get("mlflow.experimentKind") is None:
+        mlflow.set_experiment_tags(EXPERIMENT_KIND)
     with mlflow.start_run(run_name=run_name, tags=dict(tags)) as run:
         params = flatten(cfg)
         items = list(params.items())
@@ -105,18 +109,28 @@ def log_panel(panel: pd.DataFrame, *, source: str, name: str) -> None:
     mlflow.log_input(dataset, context="training")
 
 
+def month_step(month: pd.Timestamp) -> int:
+    """A month as an MLflow step that reads as a date on the chart axis: 2025-09 -> 202509."""
+    return month.year * 100 + month.month
+
+
 def log_model_runs(per_fold: pd.DataFrame, board: pd.DataFrame, by_horizon: pd.DataFrame,
-                   ) -> None:
-    """A nested child run per model: summary metrics, per-fold metrics with step = fold."""
+                   params: Mapping[str, Mapping[str, object]] | None = None) -> None:
+    """A nested child run per model: its params, summary metrics, per-fold metrics with
+    step = the fold's cutoff month (yyyymm) and MASE by horizon with step = horizon."""
     client = mlflow.MlflowClient()
     now = int(time.time() * 1000)
     for _, row in board.iterrows():
         model = row["model"]
         with mlflow.start_run(run_name=model, nested=True, tags={"model": model}) as child:
+            model_params = flatten(dict((params or {}).get(model, {})))
+            if model_params:
+                mlflow.log_params(model_params)
             metrics = [Metric(k, float(row[k]), now, 0) for k in board.columns
-                       if k != "model" and pd.notna(row[k])]
+                       if k != "model" and pd.notna(row[k]) and not isinstance(row[k], str)]
             folds = per_fold.loc[per_fold["model"] == model]
-            for step, fold in enumerate(folds.itertuples(index=False)):
+            for fold in folds.itertuples(index=False):
+                step = month_step(pd.Timestamp(fold.cutoff))
                 metrics += [Metric(name, float(value), now, step) for name, value in (
                     ("fold_mase", fold.mase), ("fold_mae", fold.mae),
                     ("fold_coverage_80", fold.coverage_80)) if pd.notna(value)]

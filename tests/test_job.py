@@ -84,6 +84,13 @@ def test_mlflow_run_read_back(job) -> None:
     children = mlflow.search_runs(experiment_ids=[run.info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'")
     assert set(children["tags.model"]) == set(board.index)
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    ets = children.loc[children["tags.model"] == "AutoETS", "run_id"].item()
+    assert client.get_run(ets).data.params["season_length"] == "12"
+    steps = {m.step for m in client.get_metric_history(ets, "fold_mase")}
+    cutoffs = pd.to_datetime(pd.read_csv(result.files["backtest.csv"])[CUTOFF_COL].unique())
+    assert steps <= {c.year * 100 + c.month for c in cutoffs} and len(steps) >= 2
     inputs = run.inputs.dataset_inputs
     assert inputs and inputs[0].dataset.digest
 
