@@ -13,6 +13,7 @@ from omegaconf import DictConfig, open_dict
 
 from forecasting.publish import PublishExistsError
 from forecasting.schema import InputError
+from forecasting.settings import check_overrides
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 EXIT_BAD_INPUT, EXIT_PUBLISHED = 2, 3
@@ -51,6 +52,7 @@ def _run(cfg: DictConfig) -> None:
         with open_dict(cfg):
             cfg.publish.dir = str(run_dir / "published")
     try:
+        check_overrides(hc.overrides.task, cfg)
         result = run_job(cfg, run_dir=run_dir, run_name=name, extra_tags=tags)
     except InputError as err:
         _drop_if_empty(run_dir)

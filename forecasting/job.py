@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,12 +35,12 @@ from forecasting.scenarios import Scenario, available_scenarios, load_scenario, 
 from forecasting.schema import (
     CUTOFF_COL,
     ID_COL,
-    LEVELS,
     REPORTED,
     STATUS_COL,
     TIME_COL,
     InputError,
 )
+from forecasting.settings import check_settings
 
 ROUTED, CHAMPION, ENSEMBLE = "Routed", "Champion", "Ensemble"
 
@@ -226,20 +225,6 @@ def checked_cutoffs(cfg: DictConfig, data: ModelInput) -> list[pd.Timestamp]:
     except ValueError as err:
         raise InputError(data.source, f"{err}; lower backtest.n_windows or backtest.h",
                          column="month") from err
-
-
-def check_settings(cfg: DictConfig) -> None:
-    """Settings a user types on the command line, checked before anything is written."""
-    if cfg.as_of is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", str(cfg.as_of)):
-        raise InputError("config", f"as_of={cfg.as_of!r} is not a month; write e.g. 2025-06",
-                         column="as_of")
-    if tuple(sorted(cfg.backtest.level)) != LEVELS:
-        raise InputError("config", f"backtest.level={list(cfg.backtest.level)}: only "
-                         f"{list(LEVELS)} are supported (the published schema has lo_80..hi_95)",
-                         column="backtest.level")
-    if cfg.publish.h < 1 or cfg.backtest.h < 1:
-        raise InputError("config", "publish.h and backtest.h must be at least 1",
-                         column="publish.h")
 
 
 def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
