@@ -41,6 +41,7 @@ from forecasting.schema import (
     InputError,
 )
 from forecasting.settings import check_settings
+from forecasting.tracking_store import prepare_store
 
 ROUTED, CHAMPION, ENSEMBLE = "Routed", "Champion", "Ensemble"
 
@@ -238,6 +239,8 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     as_of = panel[TIME_COL].max()
     cutoffs = checked_cutoffs(cfg, data)
     check_publish_target(cfg, as_of)
+    if cfg.tracking.enabled:
+        prepare_store(cfg.tracking.uri, cfg.tracking.experiment)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True).encode())
     scenarios = scenarios_for(cfg)

@@ -12,6 +12,8 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
+from forecasting.tracking_store import reap_killed_runs
+
 DEFAULT_URI = "sqlite:///mlflow.db"
 DEFAULT_EXPERIMENT = "magnet-forecasting"
 EXIT_NOT_FOUND = 2
@@ -74,6 +76,7 @@ def runs_table(uri: str = DEFAULT_URI, experiment: str = DEFAULT_EXPERIMENT, lim
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise ExperimentNotFoundError(f"experiment {experiment!r} not found in {uri}")
+    reap_killed_runs(client, found.experiment_id)
     filters = [f"tags.`{PARENT_TAG}` IS NULL"]
     if group is not None:
         filters.append(f"tags.run_group = {_quote(group)}")

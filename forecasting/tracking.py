@@ -16,9 +16,9 @@ import pandas as pd
 from mlflow.entities import Metric
 from omegaconf import DictConfig, OmegaConf
 
+from forecasting.tracking_store import run_identity
+
 PARAM_LIMIT = 6000
-# MLflow 3's UI opens an experiment on the view its kind names: the runs table for this one
-EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def package_version() -> str:
@@ -71,10 +71,8 @@ def flatten(cfg: DictConfig | Mapping, prefix: str = "") -> dict[str, str]:
 def job_run(cfg: DictConfig, *, run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
     """Open the parent run of a job (FAILED if the job raises); yield its run id."""
     mlflow.set_tracking_uri(cfg.tracking.uri)
-    experiment = mlflow.set_experiment(cfg.tracking.experiment)
-    if experiment.tags.get("mlflow.experimentKind") is None:
-        mlflow.set_experiment_tags(EXPERIMENT_KIND)
-    with mlflow.start_run(run_name=run_name, tags=dict(tags)) as run:
+    mlflow.set_experiment(cfg.tracking.experiment)
+    with mlflow.start_run(run_name=run_name, tags=dict(tags) | run_identity()) as run:
         params = flatten(cfg)
         items = list(params.items())
         for i in range(0, len(items), 100):
