@@ -9,10 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
 
+from forecasting.cli import CONF_DIR
 from forecasting.data.hierarchy import SeriesSummary
 from forecasting.data.load import detect_format, load_panel
 from forecasting.inputs import load_input
+from forecasting.job import run_job
+from forecasting.publish import read_published
 from forecasting.schema import (
     ESTIMATED,
     ID_COL,
@@ -221,3 +226,27 @@ def test_m3_monthly_loads_fast_as_given() -> None:
     assert len(data.raw) == 167_562 and panel[ID_COL].nunique() == 1428
     assert panel[TIME_COL].max() == pd.Timestamp("1999-06-01")
     assert (panel[STATUS_COL] == REPORTED).all()
+
+
+def test_job_on_a_long_panel_publishes_every_id_without_world(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    months = pd.period_range("2016-01", periods=48, freq="M").strftime("%Y-%m")
+    rows = ["unique_id,ds,y,category"]
+    for uid in ("N1402", "Region north", "SKU-7"):
+        level = rng.uniform(50, 500)
+        rows += [f"{uid},{m},{level * (1 + 0.2 * np.sin(k / 2)):.1f},x"
+                 for k, m in enumerate(months)]
+    path = write(tmp_path / "panel.csv.gz", rows)
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[
+            f"data.path={path}", "data.format=long", "models=stats", "backtest.h=2",
+            "backtest.n_windows=3", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+            f"publish.dir={tmp_path}/pub", "publish.h=3", "progress=false", "plots=false"])
+    result = run_job(cfg, run_dir=tmp_path / "run")
+    published = read_published(result.published.csv_paths["status_quo"])
+    assert sorted(published["destination"].unique()) == ["N1402", "Region north", "SKU-7"]
+    assert len(published) == 9 and published["month"].min() == "2020-01"
+    assert result.series == SeriesSummary(modelled=("N1402", "Region north", "SKU-7"))
+    tags = MlflowClient(tracking_uri=cfg.tracking.uri).get_run(result.run_id).data.tags
+    assert (tags["n_series_modelled"], tags["n_series_folded"], tags["hierarchy"]) == (
+        "3", "0", "none")
