@@ -58,6 +58,7 @@ class ModelInput:
     min_history: int = 24
     _cache: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False)
     _chosen: tuple[str, ...] | None = field(default=None, repr=False)
+    _summary: SeriesSummary | None = field(default=None, repr=False)
 
     @property
     def last_month(self) -> pd.Timestamp:
@@ -96,12 +97,13 @@ class ModelInput:
     @property
     def summary(self) -> SeriesSummary:
         """Series modelled (at the input's last month) and partners folded into OTHER."""
-        modelled = tuple(sorted(self.panel_at(None)[ID_COL].unique(),
-                                key=lambda u: (u in (WORLD, OTHER), u)))
-        if self.hierarchy == "none":
-            return SeriesSummary(modelled=modelled)
-        return SeriesSummary(modelled=modelled,
-                             folded=folded(self._raw_at(self.limit), self.chosen))
+        if self._summary is None:
+            modelled = tuple(sorted(self.panel_at(None)[ID_COL].unique(),
+                                    key=lambda u: (u in (WORLD, OTHER), u)))
+            self._summary = SeriesSummary(modelled=modelled, folded=(
+                () if self.hierarchy == "none"
+                else folded(self._raw_at(self.limit), self.chosen)))
+        return self._summary
 
     def _raw_at(self, as_of: pd.Timestamp | None) -> pd.DataFrame:
         """The loaded figures for months up to `as_of` (None: all)."""
