@@ -63,6 +63,8 @@ def _run(cfg: DictConfig) -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_PUBLISHED)
     print(format_report(result, choice=cfg.publish.choice))
+    if result.series is not None:
+        print(f"\n{result.series.line()}")
     print(f"\nfiles: {run_dir}")
     if result.published is not None:
         print(f"published: {result.published.directory}")
@@ -84,3 +86,7 @@ def _app(cfg: DictConfig) -> None:
 def main() -> None:
     """Console script `forecast`."""
     _app()
+
+
+if __name__ == "__main__":
+    main()

@@ -10,18 +10,30 @@ import numpy as np
 import pandas as pd
 
 from forecasting.data.bundle import bundled_panel_at, bundled_panel_path, fill_gaps
-from forecasting.data.hierarchy import to_model_panel
-from forecasting.data.load import detect_format, load_panel
+from forecasting.data.hierarchy import (
+    HIERARCHIES,
+    SeriesSummary,
+    as_given,
+    folded,
+    to_model_panel,
+    with_history,
+)
+from forecasting.data.load import FORMATS, detect_format, load_panel
 from forecasting.features.base import to_month
 from forecasting.schema import (
     ESTIMATED,
     FREQ,
     ID_COL,
+    OTHER,
     STATUS_COL,
     TARGET_COL,
     TIME_COL,
+    WORLD,
     InputError,
 )
+
+ALL = "all"  # data.destinations=all: every partner with at least data.min_history reported months
+MAGNET_FORMATS: tuple[str, ...] = ("bundled", "plain", "customs", "comtrade")
 
 
 @dataclass
@@ -31,14 +43,22 @@ class ModelInput:
     Estimated cells depend on every figure known when they were estimated (an interpolation
     leans on the next reported month), so the panel seen at a backtest cutoff is rebuilt from
     the figures up to that cutoff, never cut out of the latest panel.
+
+    `hierarchy="world"` keeps `destinations` (None: every partner with at least
+    `min_history` reported months, chosen on the figures known at the input's last month),
+    folds the other partners into OTHER and adds WORLD; `"none"` models every series as given.
     """
 
     source: str
     format: str
-    destinations: tuple[str, ...]
+    destinations: tuple[str, ...] | None
     raw: pd.DataFrame | None = None
     limit: pd.Timestamp | None = None
+    hierarchy: str = "world"
+    min_history: int = 24
     _cache: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _chosen: tuple[str, ...] | None = field(default=None, repr=False)
+    _summary: SeriesSummary | None = field(default=None, repr=False)
 
     @property
     def last_month(self) -> pd.Timestamp:
@@ -59,23 +79,74 @@ class ModelInput:
 
         An `as_of` after the last month of the data changes nothing (no empty months added).
         """
-        end = self.panel_at(None)[TIME_COL].max()
+        end = self._raw_at(self.limit)[TIME_COL].max()
         return ModelInput(source=self.source, format=self.format,
                           destinations=self.destinations, raw=self.raw,
-                          limit=min(to_month(as_of), end))
+                          limit=min(to_month(as_of), end), hierarchy=self.hierarchy,
+                          min_history=self.min_history)
 
-    def _build(self, as_of: pd.Timestamp | None) -> pd.DataFrame:
+    @property
+    def chosen(self) -> tuple[str, ...]:
+        """The destinations modelled separately under hierarchy world (`all` resolved)."""
+        if self._chosen is None:
+            self._chosen = (self.destinations if self.destinations is not None
+                            else with_history(self._raw_at(self.limit),
+                                              min_history=self.min_history))
+        return self._chosen
+
+    @property
+    def summary(self) -> SeriesSummary:
+        """Series modelled (at the input's last month) and partners folded into OTHER."""
+        if self._summary is None:
+            modelled = tuple(sorted(self.panel_at(None)[ID_COL].unique(),
+                                    key=lambda u: (u in (WORLD, OTHER), u)))
+            self._summary = SeriesSummary(modelled=modelled, folded=(
+                () if self.hierarchy == "none"
+                else folded(self._raw_at(self.limit), self.chosen)))
+        return self._summary
+
+    def _raw_at(self, as_of: pd.Timestamp | None) -> pd.DataFrame:
+        """The loaded figures for months up to `as_of` (None: all)."""
         if self.raw is None:
             raw = bundled_panel_at(as_of)
         else:
             raw = self.raw if as_of is None else self.raw.loc[self.raw[TIME_COL] <= as_of]
         if raw.empty:
             raise InputError(self.source, f"no figures on or before {as_of:%Y-%m}")
-        panel = to_model_panel(raw, destinations=self.destinations,
-                               absent_is_zero=self.format in ("customs", "comtrade"))
+        return raw
+
+    def _build(self, as_of: pd.Timestamp | None) -> pd.DataFrame:
+        raw = self._raw_at(as_of)
+        negative = raw[TARGET_COL] < 0
+        if negative.any():
+            row = raw.loc[negative].iloc[0]
+            raise InputError(self.source, f"series {row[ID_COL]!r} has y={row[TARGET_COL]:g} in "
+                             f"{row[TIME_COL]:%Y-%m}: the models need y >= 0 in the history "
+                             "they fit on (set as_of before it, or drop the series)",
+                             column=TARGET_COL)
+        if self.hierarchy == "none":
+            panel = as_given(raw)
+        else:
+            panel = to_model_panel(raw, destinations=self.chosen,
+                                   absent_is_zero=self.format in ("customs", "comtrade"))
         if as_of is not None:
             panel = _extend_to(panel, as_of)
-        return fill_gaps(panel)
+        return _fill(panel)
+
+
+def _fill(panel: pd.DataFrame) -> pd.DataFrame:
+    """fill_gaps on the series with a missing month only (it loops over series; M3 has 1,428)."""
+    ids, ds = panel[ID_COL], panel[TIME_COL]
+    month = ds.dt.year * 12 + ds.dt.month
+    by_id = month.groupby(ids)
+    span = by_id.transform("max") - by_id.transform("min") + 1
+    gappy = (span != by_id.transform("size")) | panel[TARGET_COL].isna().groupby(ids).transform(
+        "any")
+    if not gappy.any():
+        return panel
+    filled = fill_gaps(panel.loc[gappy])
+    return pd.concat([panel.loc[~gappy], filled], ignore_index=True).sort_values(
+        [ID_COL, TIME_COL], ignore_index=True)
 
 
 def _extend_to(panel: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -95,18 +166,53 @@ def _extend_to(panel: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
                                                                   ignore_index=True)
 
 
+def _setting(value: object, allowed: tuple[str, ...], *, name: str) -> str:
+    """A string setting checked against `allowed`, or an InputError naming the setting."""
+    if value not in allowed:
+        raise InputError("config", f"{name}={value!r} is not one of {', '.join(allowed)}",
+                         column=name)
+    return str(value)
+
+
+def _destinations(value: object) -> tuple[str, ...] | None:
+    """`data.destinations` as a tuple of ids, or None for `all`."""
+    if isinstance(value, str):
+        _setting(value, (ALL,), name="data.destinations")
+        return None
+    ids = tuple(str(v) for v in value)
+    if not ids:
+        raise InputError("config", "data.destinations is empty; list ids or write all",
+                         column="data.destinations")
+    return ids
+
+
+def _hierarchy(value: object, fmt: str) -> str:
+    """`data.hierarchy`, with `auto` resolved: world for the magnet formats, none for long."""
+    value = _setting(value, ("auto", *HIERARCHIES), name="data.hierarchy")
+    if value == "auto":
+        return "world" if fmt in MAGNET_FORMATS else "none"
+    return value
+
+
 def load_input(data_cfg: Mapping) -> ModelInput:
     """Read `data.path` (the bundled data when null) into a ModelInput."""
-    destinations = tuple(data_cfg["destinations"])
+    destinations = _destinations(data_cfg["destinations"])
+    min_history = data_cfg.get("min_history", 24)
+    if not isinstance(min_history, int) or min_history < 1:
+        raise InputError("config", f"data.min_history={min_history!r} must be a whole number of "
+                         "months >= 1", column="data.min_history")
     path = data_cfg.get("path")
     if path is None:
-        return ModelInput(source=str(bundled_panel_path()), format="bundled",
-                          destinations=destinations)
-    if not Path(path).is_file():
-        raise InputError(path, "no such file (data.path)")
-    fmt = data_cfg.get("format", "auto")
-    if fmt not in ("auto", "plain", "customs", "comtrade"):
-        raise InputError(path, f"data.format={fmt!r} is not one of auto, plain, customs, comtrade")
-    fmt = detect_format(path) if fmt == "auto" else fmt
-    raw = load_panel(path, format=fmt, month=data_cfg.get("month"))
-    return ModelInput(source=str(path), format=fmt, destinations=destinations, raw=raw)
+        fmt, raw = "bundled", None
+    else:
+        if not Path(path).is_file():
+            raise InputError(path, "no such file (data.path)")
+        fmt = data_cfg.get("format", "auto")
+        if fmt not in FORMATS:
+            raise InputError(path, f"data.format={fmt!r} is not one of {', '.join(FORMATS)}")
+        fmt = detect_format(path) if fmt == "auto" else fmt
+        raw = load_panel(path, format=fmt, month=data_cfg.get("month"))
+    return ModelInput(source=str(path or bundled_panel_path()), format=fmt,
+                      destinations=destinations, raw=raw,
+                      hierarchy=_hierarchy(data_cfg.get("hierarchy", "auto"), fmt),
+                      min_history=min_history)

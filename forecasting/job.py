@@ -23,6 +23,7 @@ from forecasting.backtest.selection import (
     prior_folds_choice,
 )
 from forecasting.backtest.splits import rolling_cutoffs
+from forecasting.data.hierarchy import SeriesSummary
 from forecasting.features.pipeline import build_features
 from forecasting.inputs import ModelInput, load_input
 from forecasting.models.registry import build_forecasters
@@ -55,6 +56,7 @@ class JobResult:
     files: dict[str, Path] = field(default_factory=dict)
     run_id: str | None = None
     published: object | None = None
+    series: SeriesSummary | None = None
 
 
 def _plain(node: object) -> object:
@@ -113,8 +115,10 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
 
 def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
                     scenarios: list[Scenario], choice: pd.DataFrame, candidates: list[str],
-                    raw_backtest: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per scenario: every model's forecast, routed, then the published pick per series."""
+                    raw_backtest: pd.DataFrame, *, hierarchy: str = "world",
+                    ) -> dict[str, pd.DataFrame]:
+    """Per scenario: every model's forecast, routed, then the published pick per series
+    (reconciled to WORLD under hierarchy world; as forecast under hierarchy none)."""
     as_of = panel[TIME_COL].max()
     level = tuple(cfg.backtest.level)
     classes = classify_series(panel, as_of=as_of)
@@ -145,8 +149,8 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
                                      reference=reference)
             frame = apply_multiplier(frame, mult, model_columns(FORECAST_COL, level))
             frame["model"] = frame["model"] + f" x effect({scenario.name})"
-        out[scenario.name] = reconcile(frame, method=cfg.reconcile.method,
-                                       insample=_insample(raw_backtest, pick))
+        out[scenario.name] = frame if hierarchy == "none" else reconcile(
+            frame, method=cfg.reconcile.method, insample=_insample(raw_backtest, pick))
     return out
 
 
@@ -198,10 +202,11 @@ def score_backtest(cfg: DictConfig, data: ModelInput, bt: pd.DataFrame, models: 
 
 
 def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd.DataFrame, *,
-                  run_id: str | None, tags: dict[str, str]) -> object:
+                  run_id: str | None, tags: dict[str, str], hierarchy: str = "world") -> object:
     """Publish the scenario CSVs and manifest (plus the comparison plot); log them to MLflow."""
     published = publish(forecasts, as_of=tags["as_of"], out_dir=cfg.publish.dir,
-                        overwrite=cfg.publish.overwrite, manifest_extra={
+                        overwrite=cfg.publish.overwrite, coherent=hierarchy == "world",
+                        manifest_extra={
                             "data_hash": tags["data_hash"],
                             "config": OmegaConf.to_container(cfg, resolve=True),
                             "mlflow_run_id": run_id, "git_commit": tags["git_commit"],
@@ -253,7 +258,8 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
         "git_commit": commit, "git_dirty": str(dirty), "data_hash": tracking.data_hash(panel),
         "data_source": data.source, "data_format": data.format, "as_of": f"{as_of:%Y-%m}",
         "scenario": ",".join(s.name for s in scenarios), "features": cfg.features.set,
-        "package_version": tracking.package_version(), **(extra_tags or {}),
+        "package_version": tracking.package_version(), "hierarchy": data.hierarchy,
+        **data.summary.tags(), **(extra_tags or {}),
     }
     ctx = (tracking.job_run(cfg, run_name=run_name, tags=tags) if cfg.tracking.enabled
            else contextlib.nullcontext(None))
@@ -299,7 +305,7 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
             _keep(plot_mase_by_horizon(by_horizon, path=run_dir / "mase_by_horizon.png",
                                        baseline=cfg.models.baseline), files)
         forecasts = final_forecasts(cfg, panel, forecasters, scenarios, choice, candidates,
-                                    raw_bt)
+                                    raw_bt, hierarchy=data.hierarchy)
         for name, frame in forecasts.items():
             _write_csv(frame, run_dir / f"forecast_{name}.csv", files)
             if cfg.plots:
@@ -307,6 +313,7 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
                       files)
         published = None
         if cfg.publish.enabled:
-            published = publish_month(cfg, forecasts, panel, run_id=run_id, tags=tags)
+            published = publish_month(cfg, forecasts, panel, run_id=run_id, tags=tags,
+                                      hierarchy=data.hierarchy)
     return JobResult(leaderboard=board, choice=choice, files=files, run_id=run_id,
-                     published=published)
+                     published=published, series=data.summary)

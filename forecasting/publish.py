@@ -97,8 +97,12 @@ def _check_coherent(df: pd.DataFrame, *, source: object) -> None:
                          "(run forecasting.reconcile.reconcile first)", column=FORECAST_COL)
 
 
-def validate_forecast(df: pd.DataFrame, *, as_of: str, source: object = "<forecast>") -> None:
-    """Check an internal forecast frame is publishable; raise InputError naming row and column."""
+def validate_forecast(df: pd.DataFrame, *, as_of: str, source: object = "<forecast>",
+                      coherent: bool = True) -> None:
+    """Check an internal forecast frame is publishable; raise InputError naming row and column.
+
+    `coherent=False` (hierarchy none): no WORLD total is required or checked.
+    """
     needed = [ID_COL, TIME_COL, MODEL_COL, *INTERNAL_BOUNDS]
     missing = [c for c in needed if c not in df.columns]
     if missing:
@@ -125,7 +129,8 @@ def validate_forecast(df: pd.DataFrame, *, as_of: str, source: object = "<foreca
     if dup.any():
         raise InputError(source, "duplicate destination-month", row=int(dup.argmax()),
                          column=TIME_COL)
-    _check_coherent(df.assign(**{TIME_COL: ds}), source=source)
+    if coherent:
+        _check_coherent(df.assign(**{TIME_COL: ds}), source=source)
 
 
 def to_public(df: pd.DataFrame, *, as_of: str, scenario: str) -> pd.DataFrame:
@@ -174,7 +179,8 @@ def _existing(directory: Path) -> list[Path]:
 
 
 def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str | Path,
-            overwrite: bool = False, manifest_extra: Mapping | None = None) -> PublishResult:
+            overwrite: bool = False, manifest_extra: Mapping | None = None,
+            coherent: bool = True) -> PublishResult:
     """Validate, then atomically write one CSV per scenario and manifest.json under out_dir/as_of.
 
     Nothing is written if any frame is invalid (InputError, a ValueError) or if the as_of
@@ -199,7 +205,8 @@ def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str |
     payload: dict[Path, bytes] = {}
     files = []
     for scenario in scenarios:
-        validate_forecast(forecasts[scenario], as_of=as_of, source=f"scenario '{scenario}'")
+        validate_forecast(forecasts[scenario], as_of=as_of, source=f"scenario '{scenario}'",
+                          coherent=coherent)
         public = to_public(forecasts[scenario], as_of=as_of, scenario=scenario)
         data = _csv_bytes(public)
         payload[directory / csv_name(scenario)] = data

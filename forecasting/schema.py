@@ -54,8 +54,12 @@ def month_start(values: pd.Series | pd.Index) -> pd.Series:
     return pd.to_datetime(pd.Series(values)).dt.to_period("M").dt.to_timestamp()
 
 
-def validate_panel(df: pd.DataFrame, *, source: object = "<panel>") -> pd.DataFrame:
-    """Check the panel contract (ds month starts, y >= 0 or NaN, known status); return it sorted."""
+def validate_panel(df: pd.DataFrame, *, source: object = "<panel>",
+                   nonnegative: bool = True) -> pd.DataFrame:
+    """Check the panel contract (ds month starts, y >= 0 or NaN, known status); return it sorted.
+
+    `nonnegative=False` lets y be any real (the long format's files may hold negatives).
+    """
     missing = [c for c in PANEL_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(source, f"panel lacks column(s) {missing}", column=missing[0])
@@ -67,7 +71,7 @@ def validate_panel(df: pd.DataFrame, *, source: object = "<panel>") -> pd.DataFr
         raise InputError(source, f"ds {out[TIME_COL].iloc[i]} is not a month start", row=i,
                          column=TIME_COL)
     y = pd.to_numeric(out[TARGET_COL], errors="coerce")
-    bad = y < 0
+    bad = (y < 0) & nonnegative
     if bad.any():
         i = int(bad.to_numpy().argmax())
         raise InputError(source, f"negative tonnes {y.iloc[i]}", row=i, column=TARGET_COL)

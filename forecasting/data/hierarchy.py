@@ -1,8 +1,9 @@
-"""Turn a loaded panel into the modelling hierarchy: destinations + OTHER = WORLD, month grid."""
+"""Turn a loaded panel into the modelled series: destinations + OTHER = WORLD, or as given."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -83,3 +84,72 @@ def to_model_panel(panel: pd.DataFrame, *, destinations: Sequence[str],
     out = out.loc[out.groupby(ID_COL)[TARGET_COL].transform("count") > 0]
     return out[[ID_COL, TIME_COL, TARGET_COL, STATUS_COL]].sort_values(
         [ID_COL, TIME_COL], ignore_index=True)
+
+
+HIERARCHIES: tuple[str, ...] = ("world", "none")
+PREVIEW = 8  # ids shown by SeriesSummary.line before "..."
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    """Which series are modelled and which input partners were summed into OTHER."""
+
+    modelled: tuple[str, ...]
+    folded: tuple[str, ...] = ()
+
+    def tags(self) -> dict[str, str]:
+        """MLflow tags n_series_modelled and n_series_folded."""
+        return {"n_series_modelled": str(len(self.modelled)),
+                "n_series_folded": str(len(self.folded))}
+
+    def line(self) -> str:
+        """One printable line: counts and the first ids of each list."""
+        def ids(values: tuple[str, ...]) -> str:
+            shown = ", ".join(values[:PREVIEW])
+            return shown + (", ..." if len(values) > PREVIEW else "")
+
+        text = f"series: {len(self.modelled)} modelled ({ids(self.modelled)})"
+        if self.folded:
+            text += f", {len(self.folded)} folded into {OTHER} ({ids(self.folded)})"
+        else:
+            text += f", 0 folded into {OTHER}"
+        return text
+
+
+def partners(panel: pd.DataFrame) -> list[str]:
+    """The partner ids of a loaded panel (every id but WORLD and OTHER), sorted."""
+    return sorted(set(panel[ID_COL]) - {WORLD, OTHER})
+
+
+def with_history(panel: pd.DataFrame, *, min_history: int) -> tuple[str, ...]:
+    """Partners with at least `min_history` months holding a reported figure in the panel."""
+    reported = panel.loc[panel[STATUS_COL].eq(REPORTED) & panel[TARGET_COL].notna()]
+    counts = reported.groupby(ID_COL)[TIME_COL].nunique()
+    return tuple(uid for uid in partners(panel) if counts.get(uid, 0) >= min_history)
+
+
+def folded(panel: pd.DataFrame, destinations: Sequence[str]) -> tuple[str, ...]:
+    """Partners of `panel` that to_model_panel sums into OTHER (not among `destinations`)."""
+    return tuple(uid for uid in partners(panel) if uid not in set(destinations))
+
+
+def as_given(panel: pd.DataFrame) -> pd.DataFrame:
+    """Hierarchy `none`: every series as given, from its own first month (no WORLD, no OTHER).
+
+    A series without any figure is dropped. A series that stops before the panel's last month
+    runs on to it with missing months (estimated and flagged by the gap filler), so every
+    series is forecast from the same month; gaps inside a series are left missing too.
+    """
+    kept = panel.loc[panel.groupby(ID_COL)[TARGET_COL].transform("count") > 0,
+                     [ID_COL, TIME_COL, TARGET_COL, STATUS_COL]]
+    last = kept.groupby(ID_COL)[TIME_COL].max()
+    end = kept[TIME_COL].max()
+    n_pad = ((end.year - last.dt.year) * 12 + end.month - last.dt.month).to_numpy()
+    if n_pad.any():
+        steps = np.arange(n_pad.sum()) - np.repeat(np.cumsum(n_pad) - n_pad, n_pad) + 1
+        months = pd.PeriodIndex(np.repeat(last.dt.to_period("M").to_numpy(), n_pad) + steps)
+        pad = pd.DataFrame({ID_COL: np.repeat(last.index.to_numpy(), n_pad),
+                            TIME_COL: months.to_timestamp(), TARGET_COL: np.nan,
+                            STATUS_COL: ESTIMATED})
+        kept = pd.concat([kept, pad], ignore_index=True)
+    return kept.sort_values([ID_COL, TIME_COL], ignore_index=True)

@@ -1,4 +1,4 @@
-"""Load a customs, Comtrade or plain CSV into the validated long panel unique_id, ds, y, status.
+"""Load a customs, Comtrade, plain or long CSV (or .gz) into the panel unique_id, ds, y, status.
 
 Errors are InputError naming the file, the row as a person counts it in the file (header =
 row 1, first data row = row 2) and the column.
@@ -7,8 +7,10 @@ row 1, first data row = row 2) and the column.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -18,13 +20,17 @@ from forecasting.data.comtrade import MARKERS as COMTRADE_MARKERS
 from forecasting.data.comtrade import read_comtrade
 from forecasting.data.customs import MARKERS as CUSTOMS_MARKERS
 from forecasting.data.customs import read_customs
+from forecasting.data.long import MARKERS as LONG_MARKERS
+from forecasting.data.long import read_long
 from forecasting.data.plain import MARKERS as PLAIN_MARKERS
 from forecasting.data.plain import read_plain
 from forecasting.schema import TIME_COL, InputError, validate_panel
 
-FORMATS: tuple[str, ...] = ("auto", "plain", "customs", "comtrade")
+FORMATS: tuple[str, ...] = ("auto", "plain", "customs", "comtrade", "long")
 MARKERS: dict[str, frozenset[str]] = {
-    "plain": PLAIN_MARKERS, "customs": CUSTOMS_MARKERS, "comtrade": COMTRADE_MARKERS}
+    "plain": PLAIN_MARKERS, "customs": CUSTOMS_MARKERS, "comtrade": COMTRADE_MARKERS,
+    "long": LONG_MARKERS}
+GZIP_MAGIC = b"\x1f\x8b"
 ENCODINGS: tuple[str, ...] = ("utf-8-sig", "gb18030")  # GB18030 covers GBK and GB2312
 COMTRADE_ENCODING = "iso-8859-1"  # tried only when the header is an ASCII Comtrade header
 
@@ -44,6 +50,12 @@ def _sniff(columns: list[str]) -> str | None:
 def _decode(path: Path) -> tuple[str, str]:
     """Text of `path` and the encoding that decoded it: UTF-8 (BOM or not), GB18030, Latin-1."""
     data = path.read_bytes()
+    if data.startswith(GZIP_MAGIC):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as error:
+            raise InputError(path, f"not a readable gzip file ({error}); compress it again "
+                             "or pass the plain CSV") from error
     if not data.strip():
         raise InputError(path, "file is empty; export the data again")
     first_line = data.split(b"\n", 1)[0]
@@ -86,13 +98,13 @@ def _format(columns: list[str], *, path: Path, encoding: str) -> str:
         raise InputError(path, f"unrecognised header {','.join(columns)[:80]!r} (decoded as "
                          f"{encoding}; encodings tried in order: {', '.join(ENCODINGS)}, and "
                          f"{COMTRADE_ENCODING} for Comtrade): expected a China customs export, a "
-                         "UN Comtrade CSV or destination,month,tonnes; if the names look garbled, "
-                         "re-save the file as UTF-8", row=1)
+                         "UN Comtrade CSV, destination,month,tonnes or unique_id,ds,y; if the "
+                         "names look garbled, re-save the file as UTF-8", row=1)
     return fmt
 
 
 def detect_format(path: str | Path) -> str:
-    """Format of a CSV file from its header line: "plain", "customs" or "comtrade"."""
+    """Format of a CSV file from its header line: "plain", "customs", "comtrade" or "long"."""
     path = Path(path)
     text, encoding = _decode(path)
     return _format(_header(text.splitlines()[0]), path=path, encoding=encoding)
@@ -100,7 +112,7 @@ def detect_format(path: str | Path) -> str:
 
 def load_panel(path: str | Path, *, format: str = "auto", month: str | None = None,
                as_of: str | None = None) -> pd.DataFrame:
-    """Validated panel (unique_id, ds, y tonnes, status) from a customs, Comtrade or plain CSV.
+    """Validated panel (unique_id, ds, y, status) from a customs, Comtrade, plain or long CSV.
 
     `month="YYYY-MM"` gives the month of a customs file without a month column; `as_of`
     drops every row after that month. Customs files carry no WORLD row; none is invented.
@@ -118,8 +130,10 @@ def load_panel(path: str | Path, *, format: str = "auto", month: str | None = No
         panel = read_customs(table, source=path, month=month)
     elif format == "comtrade":
         panel = read_comtrade(table, source=path)
+    elif format == "long":
+        panel = read_long(table, source=path)
     else:
         panel = read_plain(table, source=path)
     if cutoff is not None:
         panel = panel[panel[TIME_COL] <= cutoff]
-    return validate_panel(panel, source=path)
+    return validate_panel(panel, source=path, nonnegative=format != "long")
