@@ -1,7 +1,8 @@
 """Diagnostic PNGs: backtest folds per series, MASE by horizon, fan charts of a scenario.
 
-Every chart draws history the same honest way: reported months as dots, estimated months as a
-thin dashed line (never as dots), so an estimate cannot pass for a reported figure. Figures are
+Every chart draws history the same honest way: reported months as dots, derived months
+(computed from a reported figure and a reported percentage) as open circles, estimated months
+as a thin dashed line (never as dots), so an estimate cannot pass for a reported figure. Figures are
 built with `matplotlib.figure.Figure` (no pyplot state) and written atomically.
 """
 
@@ -23,6 +24,7 @@ from forecasting.atomic import write_bytes_atomic
 from forecasting.reconcile import FORECAST_COL
 from forecasting.schema import (
     CUTOFF_COL,
+    DERIVED,
     ESTIMATED,
     ID_COL,
     OTHER,
@@ -38,6 +40,7 @@ from forecasting.schema import (
 HISTORY_MONTHS = 36
 MAX_BACKTEST_MODELS = 3
 REPORTED_GID, ESTIMATED_GID = "history-reported", "history-estimated"
+DERIVED_GID = "history-derived"
 _HISTORY_COLOR = "black"
 
 
@@ -67,10 +70,11 @@ def recent_history(history: pd.DataFrame, *, months: int = HISTORY_MONTHS) -> pd
 
 
 def draw_history(ax: Axes, series: pd.DataFrame, *, label: bool = False) -> None:
-    """Draw one series: reported months as dots, estimated months as a thin dashed line.
+    """Draw one series: reported months as dots, derived months as open circles, estimated
+    months as a thin dashed line.
 
-    The dashed line also runs to the reported months next to an estimated one so that each
-    estimate is visibly joined to its neighbours; the reported months keep their dots.
+    The dashed line also runs to the known months next to an estimated one so that each
+    estimate is visibly joined to its neighbours; the known months keep their markers.
     """
     s = series.sort_values(TIME_COL)
     x, y = s[TIME_COL].to_numpy(), s[TARGET_COL].to_numpy(dtype=float)
@@ -79,10 +83,14 @@ def draw_history(ax: Axes, series: pd.DataFrame, *, label: bool = False) -> None
     (line,) = ax.plot(x, np.where(near, y, np.nan), color=_HISTORY_COLOR, lw=0.8, ls="--",
                       label="estimated (dashed)" if label else None)
     line.set_gid(ESTIMATED_GID)
-    rep = (s[STATUS_COL] == REPORTED).to_numpy()
-    (dots,) = ax.plot(x[rep], y[rep], color=_HISTORY_COLOR, ls="none", marker="o", ms=3,
-                      label="reported" if label else None)
-    dots.set_gid(REPORTED_GID)
+    for status, gid, face in ((REPORTED, REPORTED_GID, _HISTORY_COLOR),
+                              (DERIVED, DERIVED_GID, "white")):
+        known = (s[STATUS_COL] == status).to_numpy()
+        (dots,) = ax.plot(x[known], y[known], color=_HISTORY_COLOR, ls="none", marker="o",
+                          ms=3 if status == REPORTED else 4, markerfacecolor=face,
+                          label=f"{status}{' (open)' if status == DERIVED else ''}"
+                          if label else None)
+        dots.set_gid(gid)
 
 
 def _format_axis(ax: Axes, title: str) -> None:

@@ -16,7 +16,8 @@ LEVELS: tuple[int, ...] = (80, 95)
 
 REPORTED = "reported"
 ESTIMATED = "estimated"
-STATUSES: tuple[str, ...] = (REPORTED, ESTIMATED)
+DERIVED = "derived"  # computed from reported figures (a reported figure and a reported percent)
+STATUSES: tuple[str, ...] = (REPORTED, DERIVED, ESTIMATED)
 
 WORLD = "WORLD"
 OTHER = "OTHER"

@@ -190,3 +190,30 @@ def test_fan_panels_are_world_then_top_destinations(history: pd.DataFrame) -> No
         assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 2  # 80% and 95%
     assert "status_quo" in fig.get_suptitle()
     assert len(_by_gid(fig, REPORTED_GID)) == len(_by_gid(fig, ESTIMATED_GID)) == 3
+
+
+def test_reported_derived_and_estimated_history_are_three_different_artists() -> None:
+    from matplotlib.colors import to_rgba
+
+    from forecasting.plots import DERIVED_GID, draw_history
+
+    ds = pd.date_range("2024-01-01", periods=8, freq="MS")
+    status = ["reported", "estimated", "derived", "derived", "estimated", "estimated",
+              "reported", "derived"]
+    series = pd.DataFrame({ID_COL: WORLD, TIME_COL: ds, TARGET_COL: np.arange(8.0) + 1,
+                           STATUS_COL: status})
+    ax = Figure().subplots()
+    draw_history(ax, series.sample(frac=1, random_state=0), label=True)
+    rep, der, est = (_by_gid(ax.figure, gid)[0]
+                     for gid in (REPORTED_GID, DERIVED_GID, ESTIMATED_GID))
+    np.testing.assert_array_equal(rep.get_xdata(), ds[[0, 6]])
+    np.testing.assert_array_equal(der.get_xdata(), ds[[2, 3, 7]])
+    assert to_rgba(rep.get_markerfacecolor()) == to_rgba("black")  # filled dots
+    assert to_rgba(der.get_markerfacecolor()) == to_rgba("white")  # open circles
+    assert der.get_linestyle() == rep.get_linestyle() == "None"
+    assert est.get_linestyle() == "--" and est.get_marker() == "None"
+    drawn = ds[~np.isnan(est.get_ydata())]
+    # the dashed line covers the estimated months and their known neighbours only
+    np.testing.assert_array_equal(drawn, ds[[0, 1, 2, 3, 4, 5, 6]])
+    assert [h.get_label() for h in ax.get_legend_handles_labels()[0]] == [
+        "estimated (dashed)", "reported", "derived (open)"]

@@ -1,4 +1,4 @@
-"""Denton additive first-difference benchmarking (Boot-Feibes-Lisman with a flat indicator).
+"""Denton first-difference benchmarking: additive (flat indicator) and proportional.
 
 Find x (length n) minimising
 
@@ -28,8 +28,12 @@ DEFAULT_PENALTY = 1e8
 
 
 def benchmark(n: int, *, fixed: dict[int, float], sums: Sequence[SumConstraint],
-              penalty: float = DEFAULT_PENALTY) -> np.ndarray:
-    """Smoothest series (first differences) with `fixed` positions held and `sums` (soft) met."""
+              penalty: float = DEFAULT_PENALTY,
+              penalties: Sequence[float] | None = None) -> np.ndarray:
+    """Smoothest series (first differences) with `fixed` positions held and `sums` (soft) met.
+
+    `penalties` (one per sum, default `penalty` for all) lets looser sums give way first.
+    """
     if n < 1:
         raise ValueError("benchmark needs n >= 1")
     if any(not 0 <= i < n for i in fixed):
@@ -49,15 +53,18 @@ def benchmark(n: int, *, fixed: dict[int, float], sums: Sequence[SumConstraint],
     # Least-squares rows: first differences, then the weighted relative sum errors.
     diff = np.diff(np.eye(n), axis=0)
     rows, rhs = [diff], [np.zeros(n - 1)]
-    for idx, w, total in sums:
+    weights = [penalty] * len(sums) if penalties is None else list(penalties)
+    if len(weights) != len(sums):
+        raise ValueError("give one penalty per sum")
+    for (idx, w, total), pen in zip(sums, weights, strict=True):
         idx, w = np.asarray(idx, dtype=int), np.asarray(w, dtype=float)
         if idx.shape != w.shape or idx.size == 0:
             raise ValueError("each sum needs equally long, non-empty index and weight arrays")
         denom = abs(total) / scale if total != 0 else np.abs(w).sum()
         row = np.zeros(n)
         np.add.at(row, idx, w / denom)
-        rows.append(np.sqrt(penalty) * row[None, :])
-        rhs.append(np.sqrt(penalty) * np.array([total / scale / denom]))
+        rows.append(np.sqrt(pen) * row[None, :])
+        rhs.append(np.sqrt(pen) * np.array([total / scale / denom]))
     a, b = np.vstack(rows), np.concatenate(rhs)
     a_free = a[:, free]
     b_free = b - a[:, is_fixed] @ x_fixed[is_fixed]
@@ -67,5 +74,23 @@ def benchmark(n: int, *, fixed: dict[int, float], sums: Sequence[SumConstraint],
     x = x_fixed * scale
     x[free] = solution * scale
     for i, v in fixed.items():  # exactly as given, free of scaling round-off
+        x[i] = v
+    return x
+
+
+def proportional_benchmark(indicator: np.ndarray, *, fixed: dict[int, float],
+                           sums: Sequence[SumConstraint],
+                           penalties: Sequence[float] | None = None) -> np.ndarray:
+    """Denton-Cholette proportional benchmark: x = indicator * r with r as smooth as possible
+    (first differences), `fixed` held and `sums` met; x keeps the indicator's movements
+    wherever nothing is known (indicator > 0)."""
+    s = np.asarray(indicator, dtype=float)
+    if (s <= 0).any():
+        raise ValueError("the indicator must be positive")
+    ratio = benchmark(len(s), fixed={i: v / s[i] for i, v in fixed.items()},
+                      sums=[(idx, np.asarray(w, float) * s[np.asarray(idx, int)], total)
+                            for idx, w, total in sums], penalties=penalties)
+    x = s * ratio
+    for i, v in fixed.items():
         x[i] = v
     return x

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.atomic import write_bytes_atomic
-from forecasting.data.benchmark import SumConstraint, benchmark
+from forecasting.data.benchmark import DEFAULT_PENALTY, SumConstraint, benchmark
 from forecasting.data.plain import read_plain
 from forecasting.data.reported import (
     MONTHLY,
@@ -22,14 +22,17 @@ from forecasting.data.reported import (
     read_observations,
     select_reported,
 )
+from forecasting.data.seasonal import ROUNDS, seasonal_benchmark
 from forecasting.schema import (
     DEFAULT_DESTINATIONS,
+    DERIVED,
     ESTIMATED,
     FREQ,
     ID_COL,
     OTHER,
     REPORTED,
     STATUS_COL,
+    STATUSES,
     TARGET_COL,
     TIME_COL,
     WORLD,
@@ -43,13 +46,17 @@ PANEL_FILE = "panel.csv"
 OBSERVATIONS_FILE = "observations.csv"
 SERIES: tuple[str, ...] = (WORLD, *DEFAULT_DESTINATIONS, OTHER)
 
-METHOD_WORLD = ("estimated: Denton first-difference benchmark of WORLD to its reported months "
-                "and year-to-date/annual sums")
-METHOD_SHARE = ("estimated: Denton first-difference benchmark of the share of WORLD to reported "
-                "months and sums")
+METHOD_WORLD = ("estimated: Denton-Cholette proportional benchmark of a calendar-month seasonal "
+                "profile to WORLD's reported/derived months and year-to-date/annual sums")
+METHOD_SHARE = ("estimated: share of WORLD (Denton first-difference benchmark to the known "
+                "months and sums) x WORLD")
 METHOD_OTHER = "estimated: WORLD minus {parts}"
-OTHER_REPORTED = "derived: WORLD minus {parts}, all reported"
+OTHER_KNOWN = "derived: WORLD minus {parts}, all reported or derived"
 METHOD_GAP = "estimated: Denton first-difference interpolation between reported months"
+# Months of the April 2025 licensing shock (magnets need an export licence from 4 April 2025;
+# exports fell by half to three quarters and recovered in July): met, not learnt as a season.
+UNSEASONAL: tuple[str, ...] = ("2025-04", "2025-05", "2025-06")
+DERIVED_SUM_PENALTY = 1e4  # a derived sum gives way to reported sums (penalty 1e8) in a conflict
 
 
 def bundled_panel_path() -> Path:
@@ -70,79 +77,129 @@ def _chosen(obs: pd.DataFrame, destination: str) -> tuple[pd.DataFrame, pd.DataF
 
 
 def _sum_constraints(sums: pd.DataFrame, months: pd.Index,
-                     weights: np.ndarray) -> list[SumConstraint]:
-    """Sum constraints (positions, weights, total) over the month grid."""
+                     weights: np.ndarray) -> tuple[list[SumConstraint], list[float]]:
+    """Sum constraints (positions, weights, total) over the month grid and their penalties."""
     out = []
     for start, end, total in zip(sums["start"], sums["end"], sums["tonnes"], strict=True):
         idx = np.arange(months.get_loc(start), months.get_loc(end) + 1)
         out.append((idx, weights[idx], float(total)))
-    return out
+    penalties = np.where(sums["status"] == DERIVED, DERIVED_SUM_PENALTY, DEFAULT_PENALTY)
+    return out, penalties.tolist()
+
+
+def known_at(obs: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The figures a person could have read at the cutoff month `as_of`: period ended by then
+    and published by the following month (the month in which `as_of`'s figures appear)."""
+    month = pd.Period(pd.Timestamp(as_of), "M")
+    return obs.loc[obs["end"].ne("") & (obs["end"] <= f"{month}")
+                   & (obs["published"] <= f"{month + 1}")]
 
 
 def build_bundle(sources_dir: Path = SOURCES_DIR, *, as_of: pd.Timestamp | None = None,
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build (plain panel, observations) from the sourced files; see bundled/README.md.
 
-    With `as_of`, only figures whose period ends by that month are used: the panel is what
-    could have been built then (estimates included), which is what a backtest fold may see.
+    With `as_of`, only figures known at that cutoff month are selected and used (`known_at`),
+    the seasonal profile included: the panel is what could have been built then.
     """
-    obs = _selected(str(sources_dir)).copy()
-    if as_of is not None:  # every source of one period shares its end: same choice either way
-        obs = obs.loc[obs["end"].ne("") & (obs["end"] <= f"{pd.Timestamp(as_of):%Y-%m}")]
-    world_months, world_sums = _chosen(obs, WORLD)
-    chosen = obs[obs["chosen"]]
-    first = min(world_months["start"].min(), world_sums["start"].min())
-    last = chosen.loc[chosen["series"].isin((MONTHLY, *SUM_SERIES)), "end"].max()
-    months = pd.Index(pd.period_range(first, last, freq="M").strftime("%Y-%m"))
+    obs = selected_observations(sources_dir, as_of=as_of)
+    return build_panel(obs), observations_table(obs)
+
+
+def build_panel(obs: pd.DataFrame, *, rounds: int = ROUNDS) -> pd.DataFrame:
+    """The plain panel from selected observations (`rounds=0`: the flat Denton benchmark)."""
+    months = _grid(obs)
     n = len(months)
-    frames = {}
     pos = pd.Series(np.arange(n), index=months)
-    fixed = dict(zip(pos[world_months["start"]], world_months["tonnes"], strict=True))
-    world = benchmark(n, fixed=fixed, sums=_sum_constraints(world_sums, months, np.ones(n)))
-    reported = np.zeros(n, dtype=bool)
-    reported[list(fixed)] = True
-    world = np.where(reported, world, np.round(world, 3))
-    frames[WORLD] = (world, reported, _sources(world_months, pos, n, METHOD_WORLD))
-    all_reported = reported.copy()
+    world_months, _ = _chosen(obs, WORLD)
+    world, _ = _world(obs, months, rounds=rounds)
+    frames = {WORLD: (world, _status(world_months, pos, n), _sources(world_months, pos, n,
+                                                                      METHOD_WORLD))}
     for dest in DEFAULT_DESTINATIONS:
         dest_months, dest_sums = _chosen(obs, dest)
         if dest_months.empty and dest_sums.empty:
             continue  # no figure known yet (an early as_of): the series does not exist then
         at = pos[dest_months["start"]].to_numpy()
         values = dest_months["tonnes"].to_numpy()
-        share = benchmark(n, fixed=dict(zip(at, values / world[at], strict=True)),
-                          sums=_sum_constraints(dest_sums, months, world))
+        sums, penalties = _sum_constraints(dest_sums, months, world)
+        share = benchmark(n, fixed=dict(zip(at, values / world[at], strict=True)), sums=sums,
+                          penalties=penalties)
         tonnes = np.round(share * world, 3)
         tonnes[at] = values
-        is_rep = np.zeros(n, dtype=bool)
-        is_rep[at] = True
-        all_reported &= is_rep
-        frames[dest] = (tonnes, is_rep, _sources(dest_months, pos, n, METHOD_SHARE))
+        frames[dest] = (tonnes, _status(dest_months, pos, n),
+                        _sources(dest_months, pos, n, METHOD_SHARE))
     other = np.round(world - sum(frames[d][0] for d in frames if d != WORLD), 3)
+    known = np.logical_and.reduce([status != ESTIMATED for _, status, _ in frames.values()])
     parts = " ".join(d for d in frames if d != WORLD)
-    frames[OTHER] = (other, all_reported,
-                     np.where(all_reported, OTHER_REPORTED.format(parts=parts),
+    frames[OTHER] = (other, np.where(known, DERIVED, ESTIMATED),
+                     np.where(known, OTHER_KNOWN.format(parts=parts),
                               METHOD_OTHER.format(parts=parts)).astype(object))
     panel = pd.concat([
         pd.DataFrame({"destination": name, "month": months, "tonnes": tonnes,
-                      "status": np.where(rep, REPORTED, ESTIMATED), "source": src})
-        for name, (tonnes, rep, src) in frames.items()], ignore_index=True)
+                      "status": status, "source": src})
+        for name, (tonnes, status, src) in frames.items()], ignore_index=True)
     negative = panel[panel["tonnes"] < 0]
     if not negative.empty:
         row = negative.iloc[0]
         raise ValueError(f"negative tonnes {row['tonnes']} for {row['destination']} "
                          f"{row['month']} ({row['source']})")
-    return panel, observations_table(obs)
+    return panel
 
 
-@lru_cache(maxsize=4)
-def _selected(sources_dir: str) -> pd.DataFrame:
-    """Sourced observations with the selection rule applied (cached: backtests rebuild often)."""
-    return select_reported(read_observations(Path(sources_dir)))
+def _grid(obs: pd.DataFrame) -> pd.Index:
+    """Months "YYYY-MM" from WORLD's first figure to the last figure of any series."""
+    world_months, world_sums = _chosen(obs, WORLD)
+    chosen = obs[obs["chosen"]]
+    first = min(world_months["start"].min(), world_sums["start"].min())
+    last = chosen.loc[chosen["series"].isin((MONTHLY, *SUM_SERIES)), "end"].max()
+    return pd.Index(pd.period_range(first, last, freq="M").strftime("%Y-%m"))
+
+
+def _world(obs: pd.DataFrame, months: pd.Index, *, rounds: int,
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """WORLD over `months` (rounded to 0.001 t, known months exact) and its seasonal factors."""
+    world_months, world_sums = _chosen(obs, WORLD)
+    pos = pd.Series(np.arange(len(months)), index=months)
+    at = pos[world_months["start"]].to_numpy()
+    sums, penalties = _sum_constraints(world_sums, months, np.ones(len(months)))
+    calendar = pd.PeriodIndex(months, freq="M").month.to_numpy() - 1
+    world, factors = seasonal_benchmark(
+        calendar, sums=sums, penalties=penalties, rounds=rounds,
+        fixed=dict(zip(at, world_months["tonnes"], strict=True)),
+        unseasonal=pos.reindex(UNSEASONAL).dropna().astype(int))
+    world = np.round(world, 3)
+    world[at] = world_months["tonnes"].to_numpy()
+    return world, factors
+
+
+def seasonal_profile(obs: pd.DataFrame) -> pd.Series:
+    """The twelve seasonal factors (index 1-12) learnt from the selected observations."""
+    return pd.Series(_world(obs, _grid(obs), rounds=ROUNDS)[1], index=range(1, 13))
+
+
+def selected_observations(sources_dir: Path = SOURCES_DIR, *,
+                          as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Sourced observations known at `as_of` (all: None) with the selection rule applied."""
+    return _selected(str(sources_dir), None if as_of is None else f"{pd.Timestamp(as_of):%Y-%m}")
+
+
+@lru_cache(maxsize=64)
+def _selected(sources_dir: str, as_of: str | None) -> pd.DataFrame:
+    """Observations known at `as_of` (all: None) with the selection rule applied (cached:
+    backtests rebuild often)."""
+    obs = read_observations(Path(sources_dir))
+    return select_reported(obs if as_of is None else known_at(obs, pd.Timestamp(as_of)))
+
+
+def _status(rows: pd.DataFrame, pos: pd.Series, n: int) -> np.ndarray:
+    """Status column: the chosen figure's status (reported/derived), estimated elsewhere."""
+    out = np.full(n, ESTIMATED, dtype=object)
+    out[pos[rows["start"]].to_numpy()] = rows["status"].to_numpy()
+    return out
 
 
 def _sources(rows: pd.DataFrame, pos: pd.Series, n: int, method: str) -> np.ndarray:
-    """Source column: the chosen URL on reported months, the method elsewhere."""
+    """Source column: the chosen URL on reported/derived months, the method elsewhere."""
     out = np.full(n, method, dtype=object)
     out[pos[rows["start"]].to_numpy()] = rows["source_url"].to_numpy()
     return out
@@ -183,10 +240,12 @@ def bundled_panel_at(as_of: pd.Timestamp | None, sources_dir: Path = SOURCES_DIR
 
 def estimated_share(panel: pd.DataFrame, *, id_col: str = ID_COL,
                     status_col: str = STATUS_COL) -> pd.DataFrame:
-    """Months, estimated months and their share per series (in order of first appearance)."""
-    est = panel[status_col].eq(ESTIMATED)
-    table = est.groupby(panel[id_col], sort=False).agg(months="size", estimated="sum")
-    table["estimated_share"] = (table["estimated"] / table["months"]).round(3)
+    """Months per status and the estimated share per series (in order of first appearance)."""
+    status = panel[status_col]
+    table = pd.DataFrame({"months": panel.groupby(id_col, sort=False).size()})
+    for name in STATUSES:
+        table[name] = status.eq(name).groupby(panel[id_col], sort=False).sum()
+    table["estimated_share"] = (table[ESTIMATED] / table["months"]).round(3)
     return table.reset_index()
 
 
