@@ -16,7 +16,8 @@ LEVELS: tuple[int, ...] = (80, 95)
 
 REPORTED = "reported"
 ESTIMATED = "estimated"
-STATUSES: tuple[str, ...] = (REPORTED, ESTIMATED)
+DERIVED = "derived"
+STATUSES: tuple[str, ...] = (REPORTED, ESTIMATED, DERIVED)
 
 WORLD = "WORLD"
 OTHER = "OTHER"
