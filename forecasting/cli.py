@@ -19,22 +19,24 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 EXIT_BAD_INPUT, EXIT_PUBLISHED = 2, 3
 
 
-def format_report(result: object, *, choice: str = "ensemble") -> str:
-    """The leaderboard and the champion per series as plain text tables."""
+def format_report(result: object, *, choice: str = "auto") -> str:
+    """The leaderboard, the published choice with its evidence and the picks per series."""
     board = result.leaderboard.copy()
-    for col in ("mase", "skill", "mae", "wape", "bias", "coverage_80", "coverage_95",
-                "scaled_pinball"):
+    for col in ("mase", "skill", "smape", "coverage_80", "coverage_95", "msis_80", "msis_95",
+                "scaled_crps", "mae", "wape", "bias"):
         board[col] = board[col].map(lambda v: f"{v:.3f}" if pd.notna(v) else "-")
     picks = result.choice[["unique_id", "champion", "ranked", "n_cells"]].copy()
     picks["ranked"] = picks["ranked"].map(", ".join)
+    scope = board["score_on"].iloc[0] if len(board) else "-"
+    published = result.published_choice
     return "\n".join([
-        "Leaderboard (backtest, reported cells only; skill = 1 - MASE/MASE[baseline] on the "
-        "same cells):",
-        board.to_string(index=False),
+        *([published.summary(), ""] if published is not None else []),
+        f"Leaderboard (backtest, {scope} cells; every model on the same cells; skill = 1 - "
+        "MASE/MASE[baseline]):",
+        board.drop(columns="score_on").to_string(index=False),
         "",
-        "Per series, chosen on all backtest folds: the champion and the ranked top models "
-        f"(published: {'their median' if choice == 'ensemble' else 'the champion'}, "
-        f"publish.choice={choice}):",
+        "Per series, chosen on all backtest cells: the champion and the ranked top models "
+        f"(publish.choice={choice}):",
         picks.to_string(index=False),
     ])
 

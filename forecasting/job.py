@@ -13,21 +13,29 @@ from omegaconf import DictConfig, OmegaConf
 from forecasting import tracking
 from forecasting.atomic import write_bytes_atomic
 from forecasting.backtest.calibration import calibrate_backtest, factors, stretch
-from forecasting.backtest.leaderboard import leaderboard
-from forecasting.backtest.metrics import cell_errors, score, seasonal_scale, summarise
+from forecasting.backtest.leaderboard import PublishedChoice, leaderboard, published_choice
+from forecasting.backtest.metrics import (
+    cell_errors,
+    in_scope,
+    score,
+    seasonal_scale,
+    summarise,
+)
 from forecasting.backtest.run import forecast_all, run_backtest
 from forecasting.backtest.selection import (
+    GROUP_COL,
+    SelectionRule,
     add_champion_and_ensemble,
     apply_choice,
+    choice_at_cutoffs,
     final_choice,
-    prior_folds_choice,
 )
 from forecasting.backtest.splits import rolling_cutoffs
 from forecasting.data.hierarchy import SeriesSummary
 from forecasting.features.pipeline import build_features
 from forecasting.inputs import ModelInput, load_input
 from forecasting.models.registry import build_forecasters
-from forecasting.models.routing import classify_series, model_columns, route
+from forecasting.models.routing import CLASS_COL, classify_series, model_columns, route
 from forecasting.plots import plot_backtest, plot_fan, plot_mase_by_horizon, plot_scenarios
 from forecasting.publish import publish, refuse_republish
 from forecasting.reconcile import FORECAST_COL, reconcile
@@ -36,8 +44,6 @@ from forecasting.scenarios import Scenario, available_scenarios, load_scenario, 
 from forecasting.schema import (
     CUTOFF_COL,
     ID_COL,
-    REPORTED,
-    STATUS_COL,
     TIME_COL,
     InputError,
 )
@@ -57,6 +63,7 @@ class JobResult:
     run_id: str | None = None
     published: object | None = None
     series: SeriesSummary | None = None
+    published_choice: PublishedChoice | None = None
 
 
 def _plain(node: object) -> object:
@@ -91,6 +98,28 @@ def check_publish_target(cfg: DictConfig, as_of: pd.Timestamp) -> None:
                          overwrite=cfg.publish.overwrite)
 
 
+def selection_rule(cfg: DictConfig) -> SelectionRule:
+    """The choice settings (models.selection.*, backtest.score_on); InputError naming a bad one."""
+    sel = cfg.models.selection
+    try:
+        return SelectionRule(top_k=sel.top_k, metric=sel.get("metric", "mae"),
+                             scope=sel.get("scope", "series"), shrink=sel.get("shrink", 1.0),
+                             weights=sel.get("weights", "equal"), score_on=cfg.backtest.score_on)
+    except ValueError as err:
+        raise InputError("config", str(err), column="models.selection") from err
+
+
+def fold_scales(data: ModelInput, cutoffs: list[pd.Timestamp]) -> pd.DataFrame:
+    """The MASE scale of every series at every cutoff, from the panel as known then."""
+    return pd.concat([seasonal_scale(data.panel_at(c), [c]) for c in cutoffs],
+                     ignore_index=True)
+
+
+def _groups(classes: pd.DataFrame) -> pd.DataFrame:
+    """Demand class per series (and cutoff) as the choice's groups."""
+    return classes.rename(columns={CLASS_COL: GROUP_COL})
+
+
 def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenario: Scenario,
                     cutoffs: list[pd.Timestamp]) -> tuple[pd.DataFrame, list[str]]:
     """Rolling-origin backtest plus the routed, champion and ensemble pseudo-models."""
@@ -105,9 +134,8 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
     bt = route(bt, classes, smooth=cfg.models.routing.smooth,
                intermittent=cfg.models.routing.intermittent, alias=ROUTED, levels=level)
     candidates = [*base, ROUTED]
-    choice = prior_folds_choice(bt, models=candidates, h=bt_cfg.h,
-                                top_k=cfg.models.selection.top_k,
-                                only_reported=bt_cfg.only_reported)
+    choice = choice_at_cutoffs(bt, models=candidates, scale=fold_scales(data, cutoffs),
+                               groups=_groups(classes), rule=selection_rule(cfg))
     bt = add_champion_and_ensemble(bt, choice, models=candidates, champion_alias=CHAMPION,
                                    ensemble_alias=ENSEMBLE, levels=level)
     return bt, candidates
@@ -115,14 +143,13 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
 
 def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
                     scenarios: list[Scenario], choice: pd.DataFrame, candidates: list[str],
-                    raw_backtest: pd.DataFrame, *, hierarchy: str = "world",
+                    raw_backtest: pd.DataFrame, pick: str, *, hierarchy: str = "world",
                     ) -> dict[str, pd.DataFrame]:
     """Per scenario: every model's forecast, routed, then the published pick per series
     (reconciled to WORLD under hierarchy world; as forecast under hierarchy none)."""
     as_of = panel[TIME_COL].max()
     level = tuple(cfg.backtest.level)
     classes = classify_series(panel, as_of=as_of)
-    pick = CHAMPION if cfg.publish.choice == "champion" else ENSEMBLE
     eff_cfg = cfg.publish.scenario_effect
     effect = None
     if eff_cfg.enabled:
@@ -140,8 +167,10 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
         fc = apply_choice(fc, choice, models=candidates, champion_alias=CHAMPION,
                           ensemble_alias=ENSEMBLE, levels=level)
         if cfg.backtest.calibrate:
+            steps = (fc[TIME_COL].dt.year - as_of.year) * 12 + fc[TIME_COL].dt.month - as_of.month
             fc = stretch(fc, factors(raw_backtest, models=[pick, cfg.models.baseline],
-                                     levels=level, only_reported=cfg.backtest.only_reported))
+                                     levels=level, score_on=cfg.backtest.score_on),
+                         horizon=steps)
         frame = _published_pick(fc, choice, pick=pick, baseline=cfg.models.baseline,
                                 level=level)
         if effect is not None and scenario.name != reference.name:
@@ -168,12 +197,16 @@ def model_params(models_cfg: DictConfig) -> dict[str, dict]:
 
 def _published_pick(fc: pd.DataFrame, choice: pd.DataFrame, *, pick: str, baseline: str,
                     level: tuple[int, ...]) -> pd.DataFrame:
-    """The internal forecast frame of the pick; series without a backtest choice (no reported
+    """The internal forecast frame of the pick; series without a backtest choice (no scored
     cell in any fold, e.g. a destination first reported after the cutoffs) get the baseline."""
     names = choice.set_index(ID_COL)
-    label = (names["champion"] if pick == CHAMPION
-             else names["ranked"].map(lambda r: "ensemble:" + "+".join(r)))
-    chosen = fc[ID_COL].isin(names.index).to_numpy()
+    if pick in (CHAMPION, ENSEMBLE):
+        label = (names["champion"] if pick == CHAMPION
+                 else names["ranked"].map(lambda r: "ensemble:" + "+".join(r)))
+        chosen = fc[ID_COL].isin(names.index).to_numpy()
+    else:
+        label = pd.Series(pick, index=fc[ID_COL].unique())
+        chosen = fc[pick].notna().to_numpy()
     frame = fc[[ID_COL, TIME_COL]].copy()
     frame["model"] = fc[ID_COL].map(label).fillna(f"{baseline} (no backtest choice)")
     for out, col, fallback in zip(model_columns(FORECAST_COL, level), model_columns(pick, level),
@@ -190,15 +223,13 @@ def _insample(backtest: pd.DataFrame, pick: str) -> pd.DataFrame:
 
 def score_backtest(cfg: DictConfig, data: ModelInput, bt: pd.DataFrame, models: list[str],
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Cell errors and the long metrics table, on reported cells unless configured otherwise.
+    """Cell errors and the long metrics table, on the cells of backtest.score_on.
 
     The MASE scale of a fold comes from the panel as known at its cutoff.
     """
-    cutoffs = sorted(bt[CUTOFF_COL].unique())
-    scale = pd.concat([seasonal_scale(data.panel_at(c), [c]) for c in cutoffs],
-                      ignore_index=True)
+    scale = fold_scales(data, sorted(bt[CUTOFF_COL].unique()))
     cells = cell_errors(bt, scale, models, levels=tuple(cfg.backtest.level))
-    return cells, score(cells, only_reported=cfg.backtest.only_reported)
+    return cells, score(cells, score_on=cfg.backtest.score_on)
 
 
 def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd.DataFrame, *,
@@ -233,10 +264,20 @@ def checked_cutoffs(cfg: DictConfig, data: ModelInput) -> list[pd.Timestamp]:
                          column="month") from err
 
 
+def check_publish_choice(cfg: DictConfig, forecasters: list) -> None:
+    """publish.choice is auto, ensemble, champion or the alias of a model of the suite."""
+    known = [ENSEMBLE, CHAMPION, ROUTED, *(a for f in forecasters for a in f.aliases)]
+    if cfg.publish.choice != "auto" and cfg.publish.choice.lower() not in {
+            k.lower() for k in known}:
+        raise InputError("config", f"publish.choice={cfg.publish.choice!r} is not auto or one "
+                         f"of {known}", column="publish.choice")
+
+
 def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
             extra_tags: dict[str, str] | None = None) -> JobResult:
     """Run the whole job and write its files under `run_dir`; track it when enabled."""
     check_settings(cfg)
+    selection_rule(cfg)
     data = load_input(cfg.data)
     if cfg.as_of is not None:
         data = data.truncated(cfg.as_of)
@@ -244,6 +285,8 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     as_of = panel[TIME_COL].max()
     cutoffs = checked_cutoffs(cfg, data)
     check_publish_target(cfg, as_of)
+    forecasters = build_forecasters(cfg.models)
+    check_publish_choice(cfg, forecasters)
     if cfg.tracking.enabled:
         prepare_store(cfg.tracking.uri, cfg.tracking.experiment)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -252,7 +295,6 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     # backtest and feature frame under the reference scenario when it is among those run
     main_scenario = next((s for s in scenarios
                           if s.name == cfg.publish.scenario_effect.reference), scenarios[0])
-    forecasters = build_forecasters(cfg.models)
     commit, dirty = tracking.git_state()
     tags = {
         "git_commit": commit, "git_dirty": str(dirty), "data_hash": tracking.data_hash(panel),
@@ -272,31 +314,38 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
         bt = raw_bt
         if cfg.backtest.calibrate:
             bt = calibrate_backtest(raw_bt, models=[*candidates, CHAMPION, ENSEMBLE],
-                                    h=cfg.backtest.h, levels=tuple(cfg.backtest.level),
-                                    only_reported=cfg.backtest.only_reported)
+                                    levels=tuple(cfg.backtest.level),
+                                    score_on=cfg.backtest.score_on)
         _write_csv(bt, run_dir / "backtest.csv", files)
         models = [*candidates, CHAMPION, ENSEMBLE]
         cells, metrics = score_backtest(cfg, data, bt, models)
         _write_csv(metrics, run_dir / "metrics.csv", files)
         board = leaderboard(cells, baseline=cfg.models.baseline,
-                            only_reported=cfg.backtest.only_reported)
+                            score_on=cfg.backtest.score_on)
         _write_csv(board, run_dir / "leaderboard.csv", files)
-        choice = final_choice(bt, models=candidates, top_k=cfg.models.selection.top_k,
-                              only_reported=cfg.backtest.only_reported)
-        _write_csv(choice.assign(ranked=choice["ranked"].map("+".join)),
+        pub = published_choice(board, setting=cfg.publish.choice, candidates=[
+            ENSEMBLE, CHAMPION, *candidates])
+        tracking.set_tag("published_choice", pub.model)
+        choice = final_choice(bt, models=candidates, scale=fold_scales(data, cutoffs),
+                              groups=_groups(classify_series(panel, as_of=as_of)),
+                              rule=selection_rule(cfg))
+        _write_csv(choice.assign(ranked=choice["ranked"].map("+".join),
+                                 weights=choice["weights"].map(
+                                     lambda w: "+".join(f"{x:.3f}" for x in w))),
                    run_dir / "champions.csv", files)
         train, future = build_features(panel, builders=_plain(cfg.features.builders),
                                        h=cfg.publish.h,
                                        as_of=as_of, scenario=main_scenario)
         _write_csv(pd.concat([train.assign(part="train"), future.assign(part="future")]),
                    run_dir / "features.csv", files)
-        scored = cells.loc[cells[STATUS_COL] == REPORTED] if cfg.backtest.only_reported \
-            else cells
+        scored = in_scope(cells, cfg.backtest.score_on)
         by_horizon = summarise(scored, ["model", "horizon"])
         _write_csv(by_horizon, run_dir / "metrics_by_horizon.csv", files)
         if run_id is not None:
             tracking.log_summary(board)
-            tracking.log_model_runs(summarise(scored, ["model", CUTOFF_COL]), board, by_horizon,
+            tracking.set_tag("score_on", cfg.backtest.score_on)
+            tracking.log_model_runs(summarise(scored, ["model", CUTOFF_COL]),
+                                    board.drop(columns="score_on"), by_horizon,
                                     params=model_params(cfg.models))
         if cfg.plots:
             shown = list(dict.fromkeys([cfg.models.baseline, CHAMPION,
@@ -305,7 +354,7 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
             _keep(plot_mase_by_horizon(by_horizon, path=run_dir / "mase_by_horizon.png",
                                        baseline=cfg.models.baseline), files)
         forecasts = final_forecasts(cfg, panel, forecasters, scenarios, choice, candidates,
-                                    raw_bt, hierarchy=data.hierarchy)
+                                    raw_bt, pub.model, hierarchy=data.hierarchy)
         for name, frame in forecasts.items():
             _write_csv(frame, run_dir / f"forecast_{name}.csv", files)
             if cfg.plots:
@@ -316,4 +365,4 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
             published = publish_month(cfg, forecasts, panel, run_id=run_id, tags=tags,
                                       hierarchy=data.hierarchy)
     return JobResult(leaderboard=board, choice=choice, files=files, run_id=run_id,
-                     published=published, series=data.summary)
+                     published=published, series=data.summary, published_choice=pub)

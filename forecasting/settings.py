@@ -10,6 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from forecasting.backtest.metrics import SCORE_ON
 from forecasting.schema import LEVELS, InputError
 
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -35,6 +36,10 @@ def _month(value: object) -> str | None:
     return None if MONTH.fullmatch(str(value)) else "is not a month; write e.g. 2025-06"
 
 
+def _one_of(*allowed: str) -> Callable[[object], str | None]:
+    return lambda value: None if value in allowed else f"is not one of {', '.join(allowed)}"
+
+
 def _name(value: object) -> str | None:
     return None if SAFE_NAME.fullmatch(str(value)) else (
         "is not a safe name (letters, digits, '_', '-', '.'; at most 64; no '/' or '..')")
@@ -50,6 +55,7 @@ SETTINGS: dict[str, Setting] = {
     "backtest.step": Setting(int, 1, 36),
     "backtest.min_train": Setting(int, 12, 1200),
     "backtest.calibrate": Setting(bool),
+    "backtest.score_on": Setting(str, check=_one_of(*SCORE_ON)),
     "publish.enabled": Setting(bool),
     "publish.h": Setting(int, 1, 60),
     "publish.overwrite": Setting(bool),

@@ -1,7 +1,7 @@
-"""The backtest does not flatter: real models, rolling origins, champion chosen on prior folds only.
+"""The backtest does not flatter: real models, rolling origins, choice on realised cells only.
 
 Both tests run the real pipeline (StatsForecaster with statsforecast models, run_backtest over
-rolling_cutoffs, prior_folds_choice + add_champion_and_ensemble, cell_errors, leaderboard) on
+rolling_cutoffs, choice_at_cutoffs + add_champion_and_ensemble, cell_errors, leaderboard) on
 seeded synthetic panels whose best achievable accuracy is known.
 """
 
@@ -14,7 +14,7 @@ from statsforecast.models import AutoETS, AutoTheta, Naive, SeasonalNaive
 from forecasting.backtest.leaderboard import leaderboard
 from forecasting.backtest.metrics import cell_errors, seasonal_scale
 from forecasting.backtest.run import run_backtest
-from forecasting.backtest.selection import add_champion_and_ensemble, prior_folds_choice
+from forecasting.backtest.selection import add_champion_and_ensemble, choice_at_cutoffs
 from forecasting.backtest.splits import rolling_cutoffs
 from forecasting.models.stats import StatsForecaster
 from forecasting.schema import CUTOFF_COL, FREQ, ID_COL, REPORTED, STATUS_COL, TARGET_COL, TIME_COL
@@ -34,13 +34,13 @@ def long_panel(y: np.ndarray) -> pd.DataFrame:
 
 
 def backtest_cells(panel: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[pd.Timestamp]]:
-    """Rolling-origin backtest with Champion/Ensemble from prior folds; cell errors per model."""
+    """Rolling-origin backtest with Champion/Ensemble from realised cells; cell errors per model."""
     forecaster = StatsForecaster([SeasonalNaive(season_length=12, alias=BASELINE), Naive(),
                                   AutoETS(season_length=12), AutoTheta(season_length=12)])
     candidates = forecaster.aliases
     cutoffs = rolling_cutoffs(panel, h=H, n_windows=N_WINDOWS, step=STEP)
     bt = run_backtest(panel, [forecaster], h=H, cutoffs=cutoffs, progress=False)
-    choice = prior_folds_choice(bt, models=candidates, h=H)
+    choice = choice_at_cutoffs(bt, models=candidates)
     bt = add_champion_and_ensemble(bt, choice, models=candidates)
     cells = cell_errors(bt, seasonal_scale(panel, cutoffs), [*candidates, "Champion", "Ensemble"])
     return cells, candidates, cutoffs
@@ -62,7 +62,7 @@ def test_models_beat_seasonal_naive_on_seasonal_series_with_a_level_shift():
 
     board = leaderboard(cells, baseline=BASELINE).set_index("model")
     # The leaderboard scores every model on the same cells: the Champion exists only on the 5
-    # folds that have a complete earlier fold to choose from (6 series x 5 folds x 3 months).
+    # folds after the first (6 series x 5 folds x 3 months).
     assert board["n_scored"].tolist() == [n * (N_WINDOWS - 1) * H] * len(board)
     assert len(cells.loc[cells["model"] == candidates[0]]) == n * N_WINDOWS * H
     assert board.loc[BASELINE, "skill"] == 0.0

@@ -16,7 +16,7 @@ from forecasting.backtest.metrics import cell_errors, score, seasonal_scale
 from forecasting.backtest.run import run_backtest
 from forecasting.backtest.splits import rolling_cutoffs
 from forecasting.models.stats import StatsForecaster
-from forecasting.schema import CUTOFF_COL, ESTIMATED, ID_COL, STATUS_COL, TIME_COL
+from forecasting.schema import CUTOFF_COL, DERIVED, ESTIMATED, ID_COL, STATUS_COL, TIME_COL
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_scores_match_utilsforecast(backtest: pd.DataFrame, panel: pd.DataFrame)
     models = ["SeasonalNaive", "Naive"]
     cutoffs = sorted(backtest[CUTOFF_COL].unique())
     cells = cell_errors(backtest, seasonal_scale(panel, cutoffs), models)
-    ours = score(cells, only_reported=False).pivot_table(
+    ours = score(cells, score_on="all").pivot_table(
         index=["model", ID_COL], columns="metric", values="value")
     # utilsforecast, fold by fold (MASE scale from that fold's own history), then averaged
     per_fold = []
@@ -89,7 +89,7 @@ def test_hand_checked_tiny_example() -> None:
                        "M-lo-95": [8.0, 13.0], "M-hi-95": [13.0, 21.0]})
     scale = pd.DataFrame({ID_COL: ["A"], CUTOFF_COL: [pd.Timestamp("2023-12-01")],
                           "scale": [4.0]})
-    table = score(cell_errors(bt, scale, ["M"]), only_reported=True).set_index("metric")
+    table = score(cell_errors(bt, scale, ["M"]), score_on="reported").set_index("metric")
     assert table.loc["mae", "value"] == pytest.approx(4.0)        # |2| and |-6|
     assert table.loc["rmse", "value"] == pytest.approx(np.sqrt(20.0))
     assert table.loc["mase", "value"] == pytest.approx(1.0)
@@ -132,3 +132,61 @@ def test_mase_of_a_series_that_never_moved_is_undefined_not_huge() -> None:
                        "M-hi-80": 0.1, "M-lo-95": 0.0, "M-hi-95": 0.2})
     table = score(cell_errors(bt, scale, ["M"])).set_index("metric")["value"]
     assert np.isnan(table["mase"]) and table["mae"] == pytest.approx(0.01)
+
+
+def test_smape_msis_and_scaled_crps_match_utilsforecast(backtest: pd.DataFrame,
+                                                       panel: pd.DataFrame) -> None:
+    models = ["SeasonalNaive", "Naive"]
+    cutoff = sorted(backtest[CUTOFF_COL].unique())[-1]
+    fold = backtest.loc[backtest[CUTOFF_COL] == cutoff].copy()
+    fold.loc[fold.index[:2], ["y", "Naive"]] = 0.0  # sMAPE of 0 vs 0 is 0
+    scale = seasonal_scale(panel, [cutoff])
+    ours = score(cell_errors(fold, scale, models), score_on="all").pivot_table(
+        index=["model", ID_COL], columns="metric", values="value")
+    uf = fold.drop(columns=[CUTOFF_COL, "horizon", STATUS_COL])
+    smape = losses.smape(uf, models=models).set_index(ID_COL)
+    quantiles = np.array([0.025, 0.1, 0.5, 0.9, 0.975])
+    crps = losses.scaled_crps(uf, models={m: [f"{m}-lo-95", f"{m}-lo-80", m, f"{m}-hi-80",
+                                              f"{m}-hi-95"] for m in models},
+                              quantiles=quantiles).set_index(ID_COL)
+    by_id = scale.set_index(ID_COL)["scale"]
+    for lv in (80, 95):
+        winkler = losses.winkler_score(uf, models=models, level=lv).set_index(ID_COL)
+        for m in models:
+            np.testing.assert_allclose(ours.xs(m)[f"msis_{lv}"], winkler[m] / by_id.loc[
+                winkler.index], rtol=0, atol=1e-9)
+    for m in models:
+        np.testing.assert_allclose(ours.xs(m)["smape"], 200 * smape[m], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(ours.xs(m)["scaled_crps"], crps[m], rtol=0, atol=1e-9)
+
+
+def test_msis_and_smape_by_hand() -> None:
+    bt = pd.DataFrame({ID_COL: "A", TIME_COL: pd.to_datetime(["2024-01-01", "2024-02-01"]),
+                       CUTOFF_COL: pd.Timestamp("2023-12-01"), "horizon": [1, 2],
+                       "y": [10.0, 0.0], STATUS_COL: "reported", "M": [12.0, 0.0],
+                       "M-lo-80": [11.0, 0.0], "M-hi-80": [13.0, 0.0],
+                       "M-lo-95": [8.0, 0.0], "M-hi-95": [16.0, 1.0]})
+    scale = pd.DataFrame({ID_COL: ["A"], CUTOFF_COL: [pd.Timestamp("2023-12-01")],
+                          "scale": [2.0]})
+    table = score(cell_errors(bt, scale, ["M"])).set_index("metric")["value"]
+    assert table["smape"] == pytest.approx((200 * 2 / 22 + 0) / 2)
+    # 80%: width 2 + 2/0.2 x (11 - 10) = 12, then 0; 95%: width 8, then width 1
+    assert table["msis_80"] == pytest.approx((12 / 2 + 0) / 2)
+    assert table["msis_95"] == pytest.approx((8 / 2 + 1 / 2) / 2)
+
+
+def test_score_on_scopes_count_derived_cells_only_when_asked(backtest: pd.DataFrame,
+                                                            panel: pd.DataFrame) -> None:
+    cutoffs = sorted(backtest[CUTOFF_COL].unique())
+    bt = backtest.copy()
+    bt.loc[bt["horizon"] == 1, STATUS_COL] = DERIVED
+    bt.loc[bt["horizon"] == 2, STATUS_COL] = ESTIMATED
+    cells = cell_errors(bt, seasonal_scale(panel, cutoffs), ["SeasonalNaive"])
+    n = {s: score(cells, score_on=s).query("metric == 'mae'")["n_scored"].sum()
+         for s in ("reported", "reported_derived", "all")}
+    per_h = len(bt) // 4
+    assert n == {"reported": 2 * per_h, "reported_derived": 3 * per_h, "all": 4 * per_h}
+    board = leaderboard(cells, baseline="SeasonalNaive", score_on="reported")
+    assert board["score_on"].tolist() == ["reported"] and board["n_scored"].item() == 2 * per_h
+    with pytest.raises(ValueError, match="score_on 'some' not in"):
+        score(cells, score_on="some")

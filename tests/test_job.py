@@ -177,7 +177,8 @@ def test_printed_report_holds_the_leaderboard_and_the_picks(job) -> None:
     _, result, _ = job
     text = format_report(result, choice="ensemble")
     assert "Leaderboard" in text and "publish.choice=ensemble" in text
-    board_part, picks_part = text.split("Per series")
+    assert text.startswith(f"published: {result.published_choice.model} (")
+    board_part, picks_part = text[text.index("Leaderboard"):].split("Per series")
     ranked_models = [ln.split()[1] for ln in board_part.splitlines()[2:] if ln.strip()]
     assert ranked_models == list(result.leaderboard["model"])
     rows = [ln.split() for ln in picks_part.splitlines()[2:] if ln.strip()]

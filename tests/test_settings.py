@@ -38,6 +38,7 @@ def test_the_default_config_and_every_scenario_pass() -> None:
     ("scenario.name=a/b", "scenario.name", "not a safe name"),
     ("tracking.experiment=' '", "tracking.experiment", "is empty"),
     ("backtest.level=[80,90]", "backtest.level", "only [80, 95]"),
+    ("backtest.score_on=everything", "backtest.score_on", "is not one of reported"),
 ])
 def test_a_bad_setting_names_itself(override: str, key: str, fragment: str) -> None:
     with pytest.raises(InputError) as err:

@@ -1,4 +1,17 @@
-"""Backtest scores: MAE, RMSE, MASE, WAPE, bias, interval coverage and scaled pinball loss."""
+"""Backtest scores: point errors (MAE, RMSE, MASE, sMAPE, WAPE, bias) and interval scores
+(coverage, MSIS, scaled CRPS), on the cells of a status scope.
+
+Definitions (per cell, then averaged over the cells of a group):
+- MASE: |y - f| / scale, scale = in-sample MAE of the seasonal naive forecast up to the cutoff.
+- sMAPE: the M3/M4 definition 200 |y - f| / (|y| + |f|), 0 when both are 0 (= 200 x
+  utilsforecast's `smape`).
+- MSIS at level L (the M4 mean scaled interval score): ((hi - lo) + 2/a (lo - y)[y < lo]
+  + 2/a (y - hi)[y > hi]) / scale with a = 1 - L/100 (utilsforecast's `winkler_score` / scale).
+  Coverage alone rewards bands from zero to infinity; MSIS charges their width.
+- scaled CRPS: 2 sum(mean pinball loss over the quantiles) / sum |y| over the group's cells
+  (utilsforecast's `scaled_crps`), from the quantiles the intervals give: the point as the
+  median and the 80%/95% bounds as the 2.5/10/90/97.5% quantiles.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +22,33 @@ import pandas as pd
 
 from forecasting.schema import (
     CUTOFF_COL,
+    DERIVED,
     ID_COL,
     LEVELS,
     REPORTED,
     SEASON_LENGTH,
     STATUS_COL,
+    STATUSES,
     TARGET_COL,
     TIME_COL,
     hi_col,
     lo_col,
 )
 
-METRICS: tuple[str, ...] = ("mae", "rmse", "mase", "wape", "bias", "coverage_80", "coverage_95",
-                            "scaled_pinball")
+METRICS: tuple[str, ...] = ("mae", "rmse", "mase", "smape", "wape", "bias", "coverage_80",
+                            "coverage_95", "msis_80", "msis_95", "scaled_crps")
+# backtest.score_on: the cell statuses whose actuals are used as truth (scores, choice,
+# calibration). Estimated cells are model guesses, never truth unless asked ("all").
+SCORE_ON: dict[str, tuple[str, ...]] = {"reported": (REPORTED,),
+                                        "reported_derived": (REPORTED, DERIVED),
+                                        "all": STATUSES}
+
+
+def in_scope(cells: pd.DataFrame, score_on: str) -> pd.DataFrame:
+    """The rows of a backtest or cell frame whose status is in the `score_on` scope."""
+    if score_on not in SCORE_ON:
+        raise ValueError(f"score_on {score_on!r} not in {sorted(SCORE_ON)}")
+    return cells.loc[cells[STATUS_COL].isin(SCORE_ON[score_on])]
 
 
 def seasonal_scale(panel: pd.DataFrame, cutoffs: Sequence[pd.Timestamp], *,
@@ -42,7 +69,7 @@ def seasonal_scale(panel: pd.DataFrame, cutoffs: Sequence[pd.Timestamp], *,
 
 def cell_errors(backtest: pd.DataFrame, scale: pd.DataFrame, models: Sequence[str], *,
                 levels: Sequence[int] = LEVELS) -> pd.DataFrame:
-    """One row per model and forecast cell: error, scaled error, interval hits, pinball loss."""
+    """One row per model and forecast cell: error, sMAPE, interval hits and scores, pinball."""
     base = backtest.merge(scale, on=[ID_COL, CUTOFF_COL], how="left")
     keep = [ID_COL, TIME_COL, CUTOFF_COL, "horizon", STATUS_COL, TARGET_COL, "scale"]
     frames = []
@@ -52,15 +79,30 @@ def cell_errors(backtest: pd.DataFrame, scale: pd.DataFrame, models: Sequence[st
         y, yhat = base[TARGET_COL].to_numpy(), base[model].to_numpy()
         cells["forecast"] = yhat
         cells["error"] = yhat - y
+        cells["smape"] = smape(y, yhat)
         pinball = np.zeros(len(base))
         for lv in levels:
             lo, hi = base[lo_col(model, lv)].to_numpy(), base[hi_col(model, lv)].to_numpy()
             cells[f"hit_{lv}"] = ((lo <= y) & (y <= hi)).astype(float)
+            cells[f"is_{lv}"] = interval_score(y, lo, hi, lv)
             alpha = (100 - lv) / 200
             pinball += _pinball(y, lo, alpha) + _pinball(y, hi, 1 - alpha)
         cells["pinball"] = (pinball + _pinball(y, yhat, 0.5)) / (2 * len(levels) + 1)
         frames.append(cells.loc[~np.isnan(yhat)])
     return pd.concat(frames, ignore_index=True)
+
+
+def smape(y: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Per cell, the M3/M4 sMAPE 200 |y - f| / (|y| + |f|); 0 when y and f are both 0."""
+    den = np.abs(y) + np.abs(f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den == 0, 0.0, 200.0 * np.abs(y - f) / den)
+
+
+def interval_score(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, level: int) -> np.ndarray:
+    """Per cell, the interval (Winkler) score of [lo, hi] at `level` %: width plus misses x 2/a."""
+    a = 1 - level / 100
+    return (hi - lo) + 2 / a * (np.maximum(lo - y, 0.0) + np.maximum(y - hi, 0.0))
 
 
 def _pinball(y: np.ndarray, q: np.ndarray, tau: float) -> np.ndarray:
@@ -73,27 +115,28 @@ def summarise(cells: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Aggregate cell errors into the metric table, with the count of scored cells."""
     g = cells.assign(
         abs_err=cells["error"].abs(), sq_err=cells["error"] ** 2,
-        scaled=cells["error"].abs() / cells["scale"],
-        scaled_pinball=cells["pinball"] / cells["scale"], abs_y=cells[TARGET_COL].abs(),
+        scaled=cells["error"].abs() / cells["scale"], abs_y=cells[TARGET_COL].abs(),
+        msis_80=cells["is_80"] / cells["scale"], msis_95=cells["is_95"] / cells["scale"],
     ).groupby(list(by), sort=True)
     out = pd.DataFrame({
         "mae": g["abs_err"].mean(),
         "rmse": np.sqrt(g["sq_err"].mean()),
         "mase": g["scaled"].mean(),
+        "smape": g["smape"].mean(),
         "wape": g["abs_err"].sum() / g["abs_y"].sum(),
         "bias": g["error"].mean(),
         "coverage_80": g["hit_80"].mean(),
         "coverage_95": g["hit_95"].mean(),
-        "scaled_pinball": g["scaled_pinball"].mean(),
+        "msis_80": g["msis_80"].mean(),
+        "msis_95": g["msis_95"].mean(),
+        "scaled_crps": 2 * g["pinball"].sum() / (g["abs_y"].sum() + np.finfo(float).eps),
         "n_scored": g.size(),
     })
     return out.reset_index()
 
 
-def score(cells: pd.DataFrame, *, only_reported: bool = True) -> pd.DataFrame:
+def score(cells: pd.DataFrame, *, score_on: str = "reported_derived") -> pd.DataFrame:
     """Long metric table per model and series: model, unique_id, metric, value, n_scored."""
-    if only_reported:
-        cells = cells.loc[cells[STATUS_COL] == REPORTED]
-    table = summarise(cells, ["model", ID_COL])
+    table = summarise(in_scope(cells, score_on), ["model", ID_COL])
     return table.melt(id_vars=["model", ID_COL, "n_scored"], var_name="metric",
                       value_name="value")[["model", ID_COL, "metric", "value", "n_scored"]]
