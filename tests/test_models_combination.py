@@ -34,9 +34,10 @@ def test_combination_is_the_median_or_mean_of_its_members(combo_fcst):
     forecaster, fcst = combo_fcst
     assert forecaster.aliases == ["SeasonalNaive", "Naive", "AutoETS", "DOT", "Combo",
                                   "ComboMean"]
-    for column, member_cols in zip(model_columns("Combo"),
-                                   zip(*(model_columns(m) for m in MEMBERS)), strict=True):
-        np.testing.assert_allclose(fcst[column], np.median(fcst[list(member_cols)], axis=1))
+    by_member = [model_columns(m) for m in MEMBERS]
+    for i, column in enumerate(model_columns("Combo")):
+        members = [cols[i] for cols in by_member]
+        np.testing.assert_allclose(fcst[column], np.median(fcst[members], axis=1))
     np.testing.assert_allclose(fcst["ComboMean"], fcst[MEMBERS].mean(axis=1))
     # the median is a member's value row by row, the mean (here) mostly is not
     assert (np.isclose(fcst[MEMBERS].to_numpy(), fcst[["Combo"]].to_numpy())).any(axis=1).all()

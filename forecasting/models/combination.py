@@ -23,8 +23,9 @@ def check_combinations(combinations: Mapping[str, Mapping], aliases: Sequence[st
                              f"got {method!r}")
         unknown = [m for m in members if m not in aliases]
         if len(members) < 2 or unknown:
-            raise ValueError(f"combination {alias!r} needs two or more members among {list(aliases)}"
-                             f"{f', unknown: {unknown}' if unknown else ''}")
+            extra = f", unknown: {unknown}" if unknown else ""
+            raise ValueError(f"combination {alias!r} needs two or more members among "
+                             f"{list(aliases)}{extra}")
         if alias in aliases:
             raise ValueError(f"combination alias {alias!r} is also a model alias")
 
@@ -39,9 +40,10 @@ def combine(fcst: pd.DataFrame, members: Sequence[str], *, alias: str, method: s
     """
     reduce = METHODS[method]
     out = fcst.copy()
-    for column, member_cols in zip(model_columns(alias, level),
-                                   zip(*(model_columns(m, level) for m in members)), strict=True):
-        values = out[list(member_cols)].to_numpy(float)
+    by_member = [model_columns(m, level) for m in members]
+    for i, column in enumerate(model_columns(alias, level)):
+        member_cols = [cols[i] for cols in by_member]
+        values = out[member_cols].to_numpy(float)
         combined = np.full(len(out), np.nan)
         known = ~np.isnan(values).all(axis=1)
         combined[known] = reduce(values[known], axis=1)

@@ -81,7 +81,9 @@ class GlobalRegressor:
     Series are gap-filled monthly up to as_of (unknown months linearly interpolated, leading
     ones dropped); a series shorter than the transforms need (`min_length`) gets NaN.
     Estimators that cannot take NaN (Ridge) sit behind a median imputer and a scaler; estimators
-    whose ``random_state`` is None get SEED; fits run with one OpenMP thread (thread start-up
+    whose ``random_state`` is None get SEED; each step's prediction is clipped to the training
+    targets' range (after the transforms) widened by half its span, so a recursion cannot
+    explode; fits run with one OpenMP thread (thread start-up
     per predict costs more than it saves on small panels on a busy machine).
 
     Intervals are symmetric in tonnes around the point. With ``conformal_origins=0`` (fast,
@@ -191,8 +193,18 @@ class GlobalRegressor:
             fed.append(features.copy())
             return features
 
+        # guard the recursion: a step outside the training target range (model space) widened
+        # by half its span feeds back into the lags and can explode (seen with Ridge in 2025)
+        z = mlf.ts.ga.data[~np.isnan(mlf.ts.ga.data)]
+        span = float(np.ptp(z))
+        z_range = (float(z.min()) - span / 2, float(z.max()) + span / 2)
+
+        def guard(preds: pd.Series) -> pd.Series:
+            return preds.clip(*z_range)
+
         preds = mlf.predict(h, X_df=future if future.shape[1] > 2 else None,
-                            before_predict_callback=keep if keep_features else None)
+                            before_predict_callback=keep if keep_features else None,
+                            after_predict_callback=guard)
         if keep_features:
             ids = np.sort(train[ID_COL].unique())
             self.future_features_ = pd.concat(
