@@ -59,10 +59,12 @@ def conformal_quantile(errors: np.ndarray, level: int) -> float:
     return float(np.sort(errors)[rank - 1])
 
 
-def min_length(target_transforms: Sequence[object]) -> int:
-    """Fewest months a series needs for the target transforms (2, or 1 + every difference)."""
+def min_length(target_transforms: Sequence[object], lags: Sequence[int], *, direct_h: int = 0,
+               ) -> int:
+    """Fewest months a series needs for one training row (mlforecast's in-sample fitted values
+    need one per series): every difference, the longest lag, plus h - 1 months for `direct_h`."""
     diffs = sum(sum(t.differences) for t in target_transforms if isinstance(t, Differences))
-    return max(2, 1 + diffs)
+    return 1 + diffs + max(lags, default=0) + max(direct_h - 1, 0)
 
 
 class GlobalRegressor:
@@ -79,7 +81,7 @@ class GlobalRegressor:
     ``"direct"`` fits one model per horizon (mlforecast ``max_horizon=h``).
 
     Series are gap-filled monthly up to as_of (unknown months linearly interpolated, leading
-    ones dropped); a series shorter than the transforms need (`min_length`) gets NaN.
+    ones dropped); a series too short for one training row (`min_length`) gets NaN.
     Estimators that cannot take NaN (Ridge) sit behind a median imputer and a scaler; estimators
     whose ``random_state`` is None get SEED; each step's prediction is clipped to the training
     targets' range (after the transforms) widened by half its span, so a recursion cannot
@@ -165,8 +167,9 @@ class GlobalRegressor:
         grid = fill_gaps(known, freq=FREQ, start="per_serie", end="per_serie")
         grid[TARGET_COL] = grid.groupby(ID_COL)[TARGET_COL].transform(
             lambda y: y.interpolate(limit_area="inside"))
-        long_enough = grid.groupby(ID_COL)[TARGET_COL].transform("size") >= min_length(
-            self.target_transforms)
+        need = min_length(self.target_transforms, self.lags,
+                          direct_h=h if self.strategy == "direct" else 0)
+        long_enough = grid.groupby(ID_COL)[TARGET_COL].transform("size") >= need
         train = grid.loc[long_enough].merge(train_x, on=list(KEYS), how="left")
         exog = [c for c in train_x.columns if c not in KEYS]
         train[exog] = train.groupby(ID_COL)[exog].ffill().fillna(0.0)
@@ -178,15 +181,15 @@ class GlobalRegressor:
                      ) -> tuple[MLForecast, pd.DataFrame]:
         """Fit at as_of and forecast h months: (fitted MLForecast, unique_id/ds/alias frame)."""
         train, future = self._frames(history, h=h, as_of=as_of, scenario=scenario)
+        if train.empty:
+            need = min_length(self.target_transforms, self.lags)
+            raise ValueError(f"no training rows: no series has {need} months at or before "
+                             f"{as_of:%Y-%m}")
         mlf = MLForecast(models={self.alias: self._prepared()}, freq=FREQ, lags=self.lags,
                          lag_transforms=copy.deepcopy(self.lag_transforms) or None,
                          target_transforms=copy.deepcopy(self.target_transforms) or None)
-        try:
-            mlf.fit(train, static_features=[], fitted=True,
-                    max_horizon=h if self.strategy == "direct" else None)
-        except ValueError as err:  # mlforecast: no row left with every lag known
-            raise ValueError(f"no training rows with a known y and lags at or before "
-                             f"{as_of:%Y-%m}: {err}") from err
+        mlf.fit(train, static_features=[], fitted=True,
+                max_horizon=h if self.strategy == "direct" else None)
         fed: list[pd.DataFrame] = []
 
         def keep(features: pd.DataFrame) -> pd.DataFrame:
