@@ -41,7 +41,8 @@ def test_each_suite_composes_to_its_models(name, expected):
         assert members == {"AutoETS", "AutoCES", "DOT"} | (
             {"AutoARIMA"} if name == "full" else set())
     globals_ = [f for f in forecasters if isinstance(f, GlobalRegressor)]
-    assert all(g.target_transforms and g.lags and g.strategy == "recursive" for g in globals_)
+    assert all(g.target_transforms and g.lags == list(range(1, 25)) and g.strategy == "recursive"
+               for g in globals_)
     assert all(f.n_jobs == -1 for f in forecasters if isinstance(f, StatsForecaster)
                and name != "ml")
 
