@@ -86,3 +86,26 @@ def test_bad_combinations_are_refused(spec, message):
     with pytest.raises(ValueError, match=message):
         StatsForecaster([AutoETS(alias="AutoETS"), Naive(alias="Naive")],
                         combinations={"C": spec})
+
+
+def test_combination_is_backtested_and_joins_champion_and_ensemble():
+    from forecasting.backtest.run import run_backtest
+    from forecasting.backtest.selection import add_champion_and_ensemble, prior_folds_choice
+    from tests.conftest import build_panel
+
+    panel = build_panel(n_series=2, months=48, seed=2)
+    forecaster = StatsForecaster([SeasonalNaive(12, alias="SeasonalNaive"), Naive(alias="Naive")],
+                                 combinations={"Mix": {"members": ["SeasonalNaive", "Naive"],
+                                                       "method": "mean"}}, n_jobs=1)
+    cutoffs = pd.date_range("2021-06-01", periods=6, freq="MS")
+    bt = run_backtest(panel, [forecaster], h=2, cutoffs=cutoffs, progress=False)
+    np.testing.assert_allclose(bt["Mix"], bt[["SeasonalNaive", "Naive"]].mean(axis=1))
+
+    models = forecaster.aliases
+    choice = prior_folds_choice(bt, models=models, h=2, top_k=3)
+    assert choice["ranked"].map(lambda r: "Mix" in r).all()  # all three rank, Mix among them
+    out = add_champion_and_ensemble(bt, choice, models=models)
+    chosen = out.dropna(subset=["Ensemble"])
+    assert not chosen.empty
+    np.testing.assert_allclose(
+        chosen["Ensemble"], chosen[["SeasonalNaive", "Naive", "Mix"]].median(axis=1))
