@@ -9,6 +9,7 @@ from statsforecast import StatsForecast
 from statsforecast.utils import ConformalIntervals
 
 from forecasting.models.base import clip_forecasts
+from forecasting.models.combination import add_combinations, check_combinations
 from forecasting.schema import FREQ, ID_COL, LEVELS, TARGET_COL, TIME_COL
 
 
@@ -20,22 +21,33 @@ class StatsForecaster:
     the scenario. Models that ignore regressors should live in a forecaster without one.
     `conformal_windows` gives every model conformal intervals (from that many rolling windows
     of `h` months), for models without intervals of their own (Croston, TSB, ADIDA, IMAPA).
+    `combinations` ({alias: {members: [model aliases], method: median|mean}}) adds combined
+    models computed from the members' forecasts (no refit), each with its own output columns.
+    `n_jobs` is statsforecast's worker count over series (-1: every core).
     """
 
     def __init__(self, models: Sequence[object], *, fallback: object | None = None,
                  feature_set: str | Mapping | None = None,
                  conformal_windows: int | None = None,
-                 n_jobs: int = 1) -> None:
+                 combinations: Mapping[str, Mapping] | None = None,
+                 n_jobs: int = -1) -> None:
         self.models = list(models)
+        self.combinations = dict(combinations or {})
+        check_combinations(self.combinations, self.model_aliases)
         self.fallback = fallback
         self.feature_set = feature_set
         self.conformal_windows = conformal_windows
         self.n_jobs = n_jobs
 
     @property
-    def aliases(self) -> list[str]:
-        """The output column of each model."""
+    def model_aliases(self) -> list[str]:
+        """The output column of each fitted model."""
         return [repr(m) if not hasattr(m, "alias") else m.alias for m in self.models]
+
+    @property
+    def aliases(self) -> list[str]:
+        """The output column of each model, combinations last."""
+        return [*self.model_aliases, *self.combinations]
 
     def forecast(self, panel: pd.DataFrame, *, h: int, as_of: pd.Timestamp,
                  scenario: object | None = None, level: tuple[int, ...] = LEVELS,
@@ -53,7 +65,8 @@ class StatsForecaster:
             conformal = ConformalIntervals(h=h, n_windows=self.conformal_windows)
         fcst = sf.forecast(h=h, df=history, X_df=x_future, level=list(level),
                            prediction_intervals=conformal)
-        return clip_forecasts(fcst.reset_index(drop=True), self.aliases, level)
+        fcst = clip_forecasts(fcst.reset_index(drop=True), self.model_aliases, level)
+        return add_combinations(fcst, self.combinations, level=level)
 
     def _with_features(self, panel: pd.DataFrame, *, h: int, as_of: pd.Timestamp,
                        scenario: object | None) -> tuple[pd.DataFrame, pd.DataFrame]:
