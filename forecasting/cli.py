@@ -67,6 +67,10 @@ def _run(cfg: DictConfig) -> None:
     print(format_report(result, choice=cfg.publish.choice))
     if result.series is not None:
         print(f"\n{result.series.line()}")
+    cells = sum(result.provenance.values())
+    print(f"history: {cells} cells, " + ", ".join(
+        f"{n} {status} ({n / max(cells, 1):.0%})" for status, n in result.provenance.items())
+        + " (scores use " + cfg.backtest.score_on.replace("_", "+") + " cells)")
     print(f"\nfiles: {run_dir}")
     if result.published is not None:
         print(f"published: {result.published.directory}")

@@ -44,6 +44,8 @@ from forecasting.scenarios import Scenario, available_scenarios, load_scenario, 
 from forecasting.schema import (
     CUTOFF_COL,
     ID_COL,
+    STATUS_COL,
+    STATUSES,
     TIME_COL,
     InputError,
 )
@@ -64,6 +66,7 @@ class JobResult:
     published: object | None = None
     series: SeriesSummary | None = None
     published_choice: PublishedChoice | None = None
+    provenance: dict[str, int] = field(default_factory=dict)
 
 
 def _plain(node: object) -> object:
@@ -152,7 +155,7 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
     classes = classify_series(panel, as_of=as_of)
     eff_cfg = cfg.publish.scenario_effect
     effect = None
-    if eff_cfg.enabled:
+    if eff_cfg.enabled and hierarchy == "world":  # policy effects are about magnet partners
         effect = PolicyEffect(features=list(eff_cfg.features), alpha=eff_cfg.alpha).fit(
             panel, as_of=as_of)
         tracking.log_metrics({f"effect_{k}": v for k, v in effect.coef_.items()}
@@ -232,6 +235,12 @@ def score_backtest(cfg: DictConfig, data: ModelInput, bt: pd.DataFrame, models: 
     return cells, score(cells, score_on=cfg.backtest.score_on)
 
 
+def provenance(panel: pd.DataFrame) -> dict[str, int]:
+    """History cells by status (reported, derived, estimated) of the modelled panel."""
+    counts = panel[STATUS_COL].value_counts()
+    return {status: int(counts.get(status, 0)) for status in STATUSES}
+
+
 def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd.DataFrame, *,
                   run_id: str | None, tags: dict[str, str], hierarchy: str = "world") -> object:
     """Publish the scenario CSVs and manifest (plus the comparison plot); log them to MLflow."""
@@ -242,7 +251,8 @@ def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd
                             "config": OmegaConf.to_container(cfg, resolve=True),
                             "mlflow_run_id": run_id, "git_commit": tags["git_commit"],
                             "git_dirty": tags["git_dirty"] == "True",
-                            "package_version": tags["package_version"]})
+                            "package_version": tags["package_version"],
+                            "history_cells_by_status": provenance(panel)})
     paths = [*published.csv_paths.values(), published.manifest_path]
     if cfg.plots:
         paths.append(plot_scenarios(forecasts, history=panel,
@@ -365,4 +375,5 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
             published = publish_month(cfg, forecasts, panel, run_id=run_id, tags=tags,
                                       hierarchy=data.hierarchy)
     return JobResult(leaderboard=board, choice=choice, files=files, run_id=run_id,
-                     published=published, series=data.summary, published_choice=pub)
+                     published=published, series=data.summary, published_choice=pub,
+                     provenance=provenance(panel))

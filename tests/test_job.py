@@ -104,6 +104,13 @@ def test_published_csv_is_coherent_and_refuses_second_publish(job) -> None:
     assert (by_month[True] - by_month[False]).abs().max() <= 0.5  # rounding to 0.1 t
     manifest = json.loads(result.published.manifest_path.read_text())
     assert manifest["mlflow_run_id"] == result.run_id
+    from forecasting.inputs import load_input
+
+    panel = load_input(cfg.data).panel_at(None)
+    counts = manifest["history_cells_by_status"]
+    assert set(counts) == {"reported", "derived", "estimated"}
+    assert counts == {k: int((panel["status"] == k).sum()) for k in counts}
+    assert counts == result.provenance and sum(counts.values()) == len(panel)
     before = path.read_bytes()
     from forecasting.publish import PublishExistsError
 

@@ -18,8 +18,9 @@ STATS = {"SeasonalNaive", "Naive", "AutoETS", "AutoTheta", "AutoCES", "DOT", "St
          "CrostonOptimized", "TSB", "ADIDA", "IMAPA"}
 SUITES = {
     "stats": STATS,
-    "default": STATS | {"HistGradientBoosting"},
-    "full": STATS | {"HistGradientBoosting", "AutoARIMA", "Ridge", "AutoARIMAX"},
+    "default": STATS | {"HistGradientBoosting", "PooledHGB", "Hybrid"},
+    "full": STATS | {"HistGradientBoosting", "PooledHGB", "Hybrid", "AutoARIMA", "Ridge",
+                     "AutoARIMAX"},
     "ml": {"SeasonalNaive", "HistGradientBoosting", "Ridge"},
 }
 

@@ -16,16 +16,26 @@ from forecasting.schema import CUTOFF_COL, ID_COL, LEVELS, STATUS_COL, TARGET_CO
 def forecast_all(forecasters: Sequence[Forecaster], panel: pd.DataFrame, *, h: int,
                  as_of: pd.Timestamp, scenario: object | None = None,
                  level: tuple[int, ...] = LEVELS, bar: tqdm | None = None) -> pd.DataFrame:
-    """Forecast `h` months after `as_of` with every forecaster; one column set per alias."""
+    """Forecast `h` months after `as_of` with every forecaster; one column set per alias.
+
+    Combinations across forecasters (objects with `combine`) run last, on the merged frame.
+    """
     history = panel.loc[panel[TIME_COL] <= as_of]
+    fitted = [f for f in forecasters if not hasattr(f, "combine")]
     parts = []
-    for f in forecasters:
+    for f in fitted:
         if bar is not None:
             bar.set_postfix_str(f"{pd.Timestamp(as_of):%Y-%m} {'+'.join(f.aliases)}")
         parts.append(f.forecast(history, h=h, as_of=as_of, scenario=scenario, level=level))
         if bar is not None:
             bar.update()
-    return reduce(lambda a, b: a.merge(b, on=[ID_COL, TIME_COL], how="outer"), parts)
+    out = reduce(lambda a, b: a.merge(b, on=[ID_COL, TIME_COL], how="outer"), parts)
+    for f in forecasters:
+        if hasattr(f, "combine"):
+            out = f.combine(out, level=level)
+            if bar is not None:
+                bar.update()
+    return out
 
 
 def run_backtest(panel: pd.DataFrame, forecasters: Sequence[Forecaster], *, h: int,

@@ -58,3 +58,25 @@ def add_combinations(fcst: pd.DataFrame, combinations: Mapping[str, Mapping], *,
         fcst = combine(fcst, list(spec["members"]), alias=alias,
                        method=spec.get("method", "median"), level=level)
     return fcst
+
+
+class CombinedForecaster:
+    """A combination across forecasters (e.g. statistical models and a global ML model).
+
+    It fits nothing: the backtest and the final forecast run every other forecaster first,
+    then `combine` adds the `method` of the members' columns as model `alias`.
+    """
+
+    def __init__(self, members: Sequence[str], *, alias: str, method: str = "mean") -> None:
+        self.members = list(members)
+        self.alias = alias
+        self.method = method
+
+    @property
+    def aliases(self) -> list[str]:
+        """The output column of the combination."""
+        return [self.alias]
+
+    def combine(self, fcst: pd.DataFrame, *, level: Sequence[int] = LEVELS) -> pd.DataFrame:
+        """`fcst` with the combination's columns added."""
+        return combine(fcst, self.members, alias=self.alias, method=self.method, level=level)

@@ -22,6 +22,11 @@ def build_forecasters(models_cfg: Mapping) -> list[Forecaster]:
     dupes = sorted(a for a, n in Counter(aliases).items() if n > 1)
     if dupes:
         raise ValueError(f"model aliases must be unique, repeated: {dupes}")
+    for f in forecasters:
+        unknown = [m for m in getattr(f, "members", []) if m not in aliases]
+        if unknown:
+            raise ValueError(f"combination {f.aliases[0]!r}: members {unknown} are not among "
+                             f"the models {aliases}")
     named = {"baseline": models_cfg["baseline"], **{
         f"routing.{k}": v for k, v in models_cfg.get("routing", {}).items()}}
     for key, alias in named.items():
