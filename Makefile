@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: forecast test lint ui bench clean
+.PHONY: forecast test lint ui bench clean clean-published
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -24,15 +24,20 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check forecasting tests benchmarks
 
-## MLflow UI on 127.0.0.1 only, over the job's default tracking store (PORT=5000)
+## MLflow UI on 127.0.0.1 only, over the job's default tracking store (PORT=5000, WORKERS=2)
 PORT ?= 5000
+WORKERS ?= 2
 TRACKING_URI ?= sqlite:///mlflow.db
 ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(PORT)
+	$(BIN)/mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(PORT) --workers $(WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_job.py
 	$(BIN)/python benchmarks/bench_backtest.py
 
+## Remove what the job and the tests create, except published forecasts (make clean-published)
 clean:
-	rm -rf $(VENV) outputs multirun
+	rm -rf $(VENV) outputs multirun mlruns mlflow.db mlflow.db.lock
+
+clean-published:
+	@echo "removing published/ (the month's forecast CSVs and manifests)"; rm -rf published

@@ -25,8 +25,8 @@ def free_port() -> int:
 
 
 def get(url: str) -> tuple[int, bytes]:
-    """HTTP GET with a short timeout."""
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 (loopback only)
+    """HTTP GET; generous timeout: a loaded 2-core machine answers slowly, never wrongly."""
+    with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 (loopback only)
         return resp.status, resp.read()
 
 
@@ -41,12 +41,12 @@ def test_make_ui_serves_runs_of_the_store(tmp_path: Path) -> None:
     finally:
         mlflow.set_tracking_uri(None)
     port = free_port()
-    proc = subprocess.Popen(["make", "-s", "-C", str(REPO), "ui", f"PORT={port}",
+    proc = subprocess.Popen(["make", "-s", "-C", str(REPO), "ui", f"PORT={port}", "WORKERS=1",
                              f"TRACKING_URI={uri}"], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
+        deadline = time.time() + 240
         while True:
             try:
                 status, page = get(base + "/")
