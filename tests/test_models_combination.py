@@ -90,7 +90,11 @@ def test_bad_combinations_are_refused(spec, message):
 
 def test_combination_is_backtested_and_joins_champion_and_ensemble():
     from forecasting.backtest.run import run_backtest
-    from forecasting.backtest.selection import add_champion_and_ensemble, prior_folds_choice
+    from forecasting.backtest.selection import (
+        SelectionRule,
+        add_champion_and_ensemble,
+        choice_at_cutoffs,
+    )
     from tests.conftest import build_panel
 
     panel = build_panel(n_series=2, months=48, seed=2)
@@ -102,7 +106,7 @@ def test_combination_is_backtested_and_joins_champion_and_ensemble():
     np.testing.assert_allclose(bt["Mix"], bt[["SeasonalNaive", "Naive"]].mean(axis=1))
 
     models = forecaster.aliases
-    choice = prior_folds_choice(bt, models=models, h=2, top_k=3)
+    choice = choice_at_cutoffs(bt, models=models, rule=SelectionRule(top_k=3))
     assert choice["ranked"].map(lambda r: "Mix" in r).all()  # all three rank, Mix among them
     out = add_champion_and_ensemble(bt, choice, models=models)
     chosen = out.dropna(subset=["Ensemble"])

@@ -91,3 +91,16 @@ def test_a_combination_of_unknown_members_is_refused() -> None:
                    "alias": "Hybrid", "members": ["SeasonalNaive", "Nope"]}}}
     with pytest.raises(ValueError, match=r"'Hybrid': members \['Nope'\]"):
         build_forecasters(cfg)
+
+
+def test_series_too_short_for_conformal_windows_get_a_zero_width_band() -> None:
+    from statsforecast.models import CrostonOptimized
+
+    panel = trending_panel(n_series=2)
+    short = panel[(panel[ID_COL] == "s1") & (panel[TIME_COL] > AS_OF - pd.DateOffset(months=10))]
+    panel = pd.concat([panel[panel[ID_COL] == "s0"], short], ignore_index=True)
+    stats = StatsForecaster([CrostonOptimized(alias="Croston")], conformal_windows=2, n_jobs=1)
+    fc = stats.forecast(panel, h=6, as_of=AS_OF).set_index(ID_COL)
+    assert (fc.loc["s0", "Croston-hi-80"] > fc.loc["s0", "Croston"]).all()
+    assert (fc.loc["s1", "Croston-hi-95"] == fc.loc["s1", "Croston"]).all()
+    assert (fc.loc["s1", "Croston-lo-95"] == fc.loc["s1", "Croston"]).all()

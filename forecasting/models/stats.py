@@ -10,7 +10,7 @@ from statsforecast.utils import ConformalIntervals
 
 from forecasting.models.base import clip_forecasts
 from forecasting.models.combination import add_combinations, check_combinations
-from forecasting.schema import FREQ, ID_COL, LEVELS, TARGET_COL, TIME_COL
+from forecasting.schema import FREQ, ID_COL, LEVELS, TARGET_COL, TIME_COL, hi_col, lo_col
 
 
 class StatsForecaster:
@@ -60,13 +60,37 @@ class StatsForecaster:
             history, x_future = self._with_features(panel, h=h, as_of=as_of, scenario=scenario)
         sf = StatsForecast(models=self.models, freq=FREQ, fallback_model=self.fallback,
                            n_jobs=self.n_jobs)
-        conformal = None
         if self.conformal_windows:
-            conformal = ConformalIntervals(h=h, n_windows=self.conformal_windows)
-        fcst = sf.forecast(h=h, df=history, X_df=x_future, level=list(level),
-                           prediction_intervals=conformal)
+            fcst = self._conformal(sf, history, h=h, x_future=x_future, level=level)
+        else:
+            fcst = sf.forecast(h=h, df=history, X_df=x_future, level=list(level))
         fcst = clip_forecasts(fcst.reset_index(drop=True), self.model_aliases, level)
         return add_combinations(fcst, self.combinations, level=level)
+
+    def _conformal(self, sf: StatsForecast, history: pd.DataFrame, *, h: int,
+                   x_future: pd.DataFrame | None, level: tuple[int, ...]) -> pd.DataFrame:
+        """Forecast with conformal intervals; a series too short for `conformal_windows`
+        windows of `h` months gets a zero-width band (no interval, and its coverage says so)."""
+        need = self.conformal_windows * h + 1
+        size = history.groupby(ID_COL)[TARGET_COL].transform("size")
+        windows = ConformalIntervals(h=h, n_windows=self.conformal_windows)
+        parts = []
+        for ids, conformal in ((history.loc[size >= need, ID_COL].unique(), windows),
+                               (history.loc[size < need, ID_COL].unique(), None)):
+            if len(ids) == 0:
+                continue
+            part = sf.forecast(h=h, df=history[history[ID_COL].isin(ids)],
+                               X_df=None if x_future is None
+                               else x_future[x_future[ID_COL].isin(ids)],
+                               level=list(level) if conformal else None,
+                               prediction_intervals=conformal)
+            if conformal is None:
+                for alias in self.model_aliases:
+                    for lvl in level:
+                        part[lo_col(alias, lvl)] = part[hi_col(alias, lvl)] = part[alias]
+            parts.append(part)
+        return pd.concat(parts, ignore_index=True).sort_values([ID_COL, TIME_COL],
+                                                               ignore_index=True)
 
     def _with_features(self, panel: pd.DataFrame, *, h: int, as_of: pd.Timestamp,
                        scenario: object | None) -> tuple[pd.DataFrame, pd.DataFrame]:
