@@ -67,6 +67,10 @@ def min_length(target_transforms: Sequence[object], lags: Sequence[int], *, dire
     return 1 + diffs + max(lags, default=0) + max(direct_h - 1, 0)
 
 
+class NoTrainingRowsError(ValueError):
+    """No series has enough months for one training row at this cutoff."""
+
+
 class GlobalRegressor:
     """One sklearn regressor fitted by mlforecast on all series at once.
 
@@ -133,8 +137,14 @@ class GlobalRegressor:
         out = pd.DataFrame({ID_COL: np.repeat(ids, h),
                             TIME_COL: np.tile(future_months(as_of, h), len(ids))})
         with threadpool_limits(limits=1, user_api="openmp"):
-            mlf, preds = self._fit_predict(history, h=h, as_of=as_of, scenario=scenario,
-                                           keep_features=True)
+            try:
+                mlf, preds = self._fit_predict(history, h=h, as_of=as_of, scenario=scenario,
+                                               keep_features=True)
+            except NoTrainingRowsError:  # an early cutoff: no series is long enough yet
+                for col in [self.alias, *(f(self.alias, lv) for lv in level
+                                          for f in (lo_col, hi_col))]:
+                    out[col] = np.nan
+                return out
             if self.conformal_origins > 0:
                 widths = self._conformal_widths(history, h=h, as_of=as_of, scenario=scenario,
                                                 level=level)
@@ -183,7 +193,7 @@ class GlobalRegressor:
         train, future = self._frames(history, h=h, as_of=as_of, scenario=scenario)
         if train.empty:
             need = min_length(self.target_transforms, self.lags)
-            raise ValueError(f"no training rows: no series has {need} months at or before "
+            raise NoTrainingRowsError(f"no training rows: no series has {need} months at or before "
                              f"{as_of:%Y-%m}")
         mlf = MLForecast(models={self.alias: self._prepared()}, freq=FREQ, lags=self.lags,
                          lag_transforms=copy.deepcopy(self.lag_transforms) or None,
