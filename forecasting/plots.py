@@ -39,6 +39,7 @@ from forecasting.schema import (
 
 HISTORY_MONTHS = 36
 MAX_BACKTEST_MODELS = 3
+MAX_PANELS = 12  # series drawn per figure: WORLD, the largest others, OTHER
 REPORTED_GID, ESTIMATED_GID = "history-reported", "history-estimated"
 DERIVED_GID = "history-derived"
 _HISTORY_COLOR = "black"
@@ -124,7 +125,7 @@ def _figure_backtest(backtest: pd.DataFrame, history: pd.DataFrame, *,
     hist = recent_history(history)
     actual = history.assign(**{TIME_COL: pd.to_datetime(history[TIME_COL])}).set_index(
         [ID_COL, TIME_COL])[TARGET_COL]
-    ids = sorted(bt[ID_COL].unique(), key=lambda u: (u != WORLD, u))
+    ids = shown_series(history, set(bt[ID_COL]))
     ncols = 4 if len(ids) > 6 else 3
     fig = Figure(figsize=(4.2 * min(ncols, len(ids)), 2.8 * math.ceil(len(ids) / ncols) + 0.6),
                  dpi=100, layout="constrained")
@@ -200,9 +201,7 @@ def _figure_fan(forecast: pd.DataFrame, history: pd.DataFrame, *, scenario: str,
              hi_col(FORECAST_COL, 80)]
     _require(forecast, "forecast", [ID_COL, TIME_COL, "model", FORECAST_COL, *bands])
     _require(history, "history", [ID_COL, TIME_COL, TARGET_COL, STATUS_COL])
-    ids = set(forecast[ID_COL])
-    panels = [*([WORLD] if WORLD in ids else []),
-              *top_destinations(history, top=top, candidates=ids)]
+    panels = shown_series(history, set(forecast[ID_COL]), top=top)
     fc = forecast.assign(**{TIME_COL: pd.to_datetime(forecast[TIME_COL])})
     hist = recent_history(history)
     fig = Figure(figsize=(11, 2.6 * math.ceil(len(panels) / 2) + 0.6), dpi=100,
@@ -229,9 +228,20 @@ def _figure_fan(forecast: pd.DataFrame, history: pd.DataFrame, *, scenario: str,
 
 
 def plot_fan(forecast: pd.DataFrame, history: pd.DataFrame, *, path: str | Path, scenario: str,
-             top: int = 6) -> Path:
-    """PNG fan chart of one scenario: WORLD and the `top` destinations with 80%/95% bands."""
+             top: int = 8) -> Path:
+    """PNG fan chart of one scenario: WORLD, the top destinations and OTHER (at most `top`
+    panels) with 80%/95% bands."""
     return _save(_figure_fan(forecast, history, scenario=scenario, top=top), path)
+
+
+def shown_series(history: pd.DataFrame, candidates: set[str], *, top: int = MAX_PANELS,
+                 ) -> list[str]:
+    """The series a plot draws: WORLD, the `top` others by recent tonnes, then OTHER (those
+    present); a panel of thousands of series gets a readable page, not thousands of panels."""
+    extra = [uid for uid in (OTHER,) if uid in candidates]
+    return [*([WORLD] if WORLD in candidates else []),
+            *top_destinations(history, top=top - len(extra) - (WORLD in candidates),
+                              candidates=candidates), *extra]
 
 
 def top_destinations(history: pd.DataFrame, *, top: int, candidates: set[str]) -> list[str]:
@@ -244,17 +254,15 @@ def top_destinations(history: pd.DataFrame, *, top: int, candidates: set[str]) -
 
 
 def plot_scenarios(forecasts: Mapping[str, pd.DataFrame], *, history: pd.DataFrame,
-                   path: str | Path, top: int | None = None) -> Path:
-    """PNG comparing scenarios' point forecasts: WORLD, then every series by size (or `top`).
+                   path: str | Path, top: int = MAX_PANELS) -> Path:
+    """PNG comparing scenarios' point forecasts: WORLD, the largest series and OTHER (`top`).
 
     History: the last 36 months, reported months as dots, estimated ones dashed (as in every
     plot of the project). Intervals are left to the fan charts: overlapping bands of several
     scenarios are unreadable.
     """
-    ids = set().union(*(set(f[ID_COL]) for f in forecasts.values()))
-    panels = [WORLD, *top_destinations(history, top=top or len(ids), candidates=ids)]
-    if top is None and OTHER in ids:
-        panels.append(OTHER)
+    panels = shown_series(history, set().union(*(set(f[ID_COL]) for f in forecasts.values())),
+                          top=top)
     hist = history.assign(**{TIME_COL: pd.to_datetime(history[TIME_COL])})
     hist = hist.loc[hist[TIME_COL] > hist[TIME_COL].max() - pd.DateOffset(months=36)]
     ncols = 2
@@ -262,12 +270,12 @@ def plot_scenarios(forecasts: Mapping[str, pd.DataFrame], *, history: pd.DataFra
     fig = Figure(figsize=(11, 2.6 * nrows + 0.6), dpi=100, layout="constrained")
     axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel()
     for ax, uid in zip(axes, panels, strict=False):
-        draw_history(ax, hist.loc[hist[ID_COL] == uid], label=uid == WORLD)
+        draw_history(ax, hist.loc[hist[ID_COL] == uid], label=uid == panels[0])
         for scenario in sorted(forecasts):
             f = forecasts[scenario]
             f = f.loc[f[ID_COL] == uid].sort_values(TIME_COL)
             ax.plot(pd.to_datetime(f[TIME_COL]).to_numpy(), f[FORECAST_COL].to_numpy(), lw=1.5,
-                    label=scenario if uid == WORLD else None)
+                    label=scenario if uid == panels[0] else None)
         ax.set_title(uid, loc="left")
         ax.set_ylabel("tonnes")
         ax.grid(alpha=0.3)

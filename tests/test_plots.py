@@ -130,7 +130,11 @@ def _by_gid(fig: Figure, gid: str) -> list:
 def test_estimated_and_reported_history_are_different_artists(history: pd.DataFrame) -> None:
     fig = _figure_backtest(make_backtest(history), history, models=MODELS)
     axes = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title(loc="left") for ax in axes] == [WORLD, "DE", "IN", "JP", "KR", "US"]
+    last12 = history.loc[(history[TIME_COL] > history[TIME_COL].max() - pd.DateOffset(months=12))
+                         & (history[ID_COL] != WORLD)]
+    by_size = last12.groupby(ID_COL)[TARGET_COL].sum().sort_values(ascending=False).index
+    assert [ax.get_title(loc="left") for ax in axes] == [WORLD, *by_size]  # largest first
+    assert set(by_size) == {"DE", "IN", "JP", "KR", "US"}
     reported, estimated = _by_gid(fig, REPORTED_GID), _by_gid(fig, ESTIMATED_GID)
     assert len(reported) == len(estimated) == len(axes)
     recent = history.loc[history[TIME_COL] > history[TIME_COL].max() - pd.DateOffset(months=36)]
@@ -179,7 +183,7 @@ def test_mase_baseline_is_thick_and_dashed() -> None:
 
 
 def test_fan_panels_are_world_then_top_destinations(history: pd.DataFrame) -> None:
-    fig = _figure_fan(make_forecast(history), history, scenario="status_quo", top=2)
+    fig = _figure_fan(make_forecast(history), history, scenario="status_quo", top=3)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     last12 = history.loc[(history[TIME_COL] > history[TIME_COL].max() - pd.DateOffset(months=12))
                          & (history[ID_COL] != WORLD)]
@@ -217,3 +221,17 @@ def test_reported_derived_and_estimated_history_are_three_different_artists() ->
     np.testing.assert_array_equal(drawn, ds[[0, 1, 2, 3, 4, 5, 6]])
     assert [h.get_label() for h in ax.get_legend_handles_labels()[0]] == [
         "estimated (dashed)", "reported", "derived (open)"]
+
+
+def test_a_panel_of_many_series_draws_the_largest_twelve() -> None:
+    from forecasting.plots import MAX_PANELS, shown_series
+
+    many = build_panel(n_series=40, months=36, seed=4)
+    many = many.loc[many[ID_COL] != WORLD]  # a long panel: no hierarchy
+    expected = many.loc[many[TIME_COL] > many[TIME_COL].max() - pd.DateOffset(months=12)]
+    expected = expected.groupby(ID_COL)[TARGET_COL].sum().nlargest(MAX_PANELS).index
+    assert shown_series(many, set(many[ID_COL])) == list(expected)
+    fig = _figure_fan(make_forecast(many), many, scenario="none", top=MAX_PANELS)
+    titles = [ax.get_title(loc="left").split(" (")[0] for ax in fig.axes if ax.get_visible()]
+    assert titles == list(expected)
+    assert len(_by_gid(fig, REPORTED_GID)) >= 1  # the legend entry sits on the first panel
