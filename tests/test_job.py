@@ -200,3 +200,16 @@ def test_as_of_after_the_data_adds_no_months_and_before_it_cuts() -> None:
     cut = data.truncated("2020-06")
     assert cut.last_month == pd.Timestamp("2020-06-01")
     assert cut.panel_at(None)[TIME_COL].max() == pd.Timestamp("2020-06-01")
+
+
+def test_champion_and_ensemble_exist_when_windows_do_not_exceed_the_horizon(tmp_path) -> None:
+    cfg = small_cfg(tmp_path, "backtest.n_windows=6", "backtest.h=6", "tracking.enabled=false",
+                    "publish.enabled=false", "plots=false")
+    result = run_job(cfg, run_dir=tmp_path / "run")
+    board = result.leaderboard.set_index("model")
+    assert {"Champion", "Ensemble"} <= set(board.index)
+    assert (board.loc[["Champion", "Ensemble"], "n_scored"] > 0).all()
+    bt = pd.read_csv(result.files["backtest.csv"])
+    first = bt[CUTOFF_COL].min()
+    assert bt.loc[bt[CUTOFF_COL] == first, "Champion"].isna().all()  # nothing realised yet
+    assert bt.loc[bt[CUTOFF_COL] > first, "Champion"].notna().any()
