@@ -38,6 +38,7 @@ from forecasting.models.registry import build_forecasters
 from forecasting.models.routing import CLASS_COL, classify_series, model_columns, route
 from forecasting.plots import plot_backtest, plot_fan, plot_mase_by_horizon, plot_scenarios
 from forecasting.publish import publish, refuse_republish
+from forecasting.publish_lock import check_publish_dir, month_lock
 from forecasting.reconcile import FORECAST_COL, reconcile
 from forecasting.scenario_effect import PolicyEffect, apply_multiplier
 from forecasting.scenarios import Scenario, available_scenarios, load_scenario, scenario_from_config
@@ -97,6 +98,7 @@ def scenarios_for(cfg: DictConfig) -> list[Scenario]:
 def check_publish_target(cfg: DictConfig, as_of: pd.Timestamp) -> None:
     """Fail fast (before any model fits) when the month is already published."""
     if cfg.publish.enabled:
+        check_publish_dir(cfg.publish.dir)
         refuse_republish(cfg.publish.dir, as_of=f"{as_of:%Y-%m}",
                          overwrite=cfg.publish.overwrite)
 
@@ -299,6 +301,20 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     check_publish_choice(cfg, forecasters)
     if cfg.tracking.enabled:
         prepare_store(cfg.tracking.uri, cfg.tracking.experiment)
+    lock = (month_lock(cfg.publish.dir, f"{as_of:%Y-%m}") if cfg.publish.enabled
+            else contextlib.nullcontext())
+    with lock:
+        check_publish_target(cfg, as_of)  # again under the lock: a racing job may have won
+        return _run_checked(cfg, data=data, panel=panel, cutoffs=cutoffs,
+                            forecasters=forecasters, run_dir=run_dir, run_name=run_name,
+                            extra_tags=extra_tags)
+
+
+def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
+                 cutoffs: list[pd.Timestamp], forecasters: list, run_dir: Path, run_name: str,
+                 extra_tags: dict[str, str] | None) -> JobResult:
+    """The job after every check passed: compute, write, publish, track."""
+    as_of = panel[TIME_COL].max()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True).encode())
     scenarios = scenarios_for(cfg)
