@@ -51,7 +51,7 @@ from forecasting.schema import ID_COL, SEASON_LENGTH, TARGET_COL, TIME_COL, hi_c
 ROOT = Path(__file__).resolve().parents[1]
 M3_FILE = ROOT / "benchmarks" / "data" / "m3_monthly.csv.gz"
 AS_OF, H, LEVELS = "1999-06", 18, (80, 95)
-COMBO_MEMBERS = ("AutoETS", "AutoARIMA", "AutoCES", "DynamicOptimizedTheta")
+COMBO_MEMBERS = ("AutoETS", "AutoARIMA", "CES", "DynamicOptimizedTheta")  # statsforecast reprs
 START, END = "<!-- bench_accuracy:start -->", "<!-- bench_accuracy:end -->"
 PUBLISHED = "toolkit (published)"
 
@@ -98,8 +98,9 @@ def bare_forecasts(train: pd.DataFrame, *, arima: bool) -> tuple[pd.DataFrame, d
     return out, seconds
 
 
-def run_toolkit(overrides: list[str]) -> tuple[pd.DataFrame, float, str]:
-    """Run the `forecast` job on the M3 file in a fresh directory; its published CSV and time."""
+def run_toolkit(overrides: list[str]) -> tuple[pd.DataFrame, float, str, str]:
+    """Run the `forecast` job on the M3 file in a fresh directory: its published CSV, wall
+    time, command and the summary's first line (what it published and why)."""
     with tempfile.TemporaryDirectory(prefix="bench_accuracy_") as tmp:
         cmd = [str(Path(sys.executable).with_name("forecast")), f"data.path={M3_FILE}",
                "data.format=long", f"as_of={AS_OF}", f"publish.h={H}", "progress=false",
@@ -112,7 +113,8 @@ def run_toolkit(overrides: list[str]) -> tuple[pd.DataFrame, float, str]:
             raise SystemExit(f"forecast failed ({done.returncode}):\n{done.stderr[-3000:]}")
         csvs = Path(tmp, "pub", AS_OF).glob("forecast_*.csv")
         published = pd.concat(pd.read_csv(p) for p in csvs)
-    return published, seconds, " ".join(["forecast", *cmd[1:]])
+    summary = next((ln for ln in done.stdout.splitlines() if ln.startswith("published: ")), "")
+    return published, seconds, " ".join(["forecast", *cmd[1:]]), summary
 
 
 def toolkit_columns(published: pd.DataFrame) -> pd.DataFrame:
@@ -157,7 +159,7 @@ def markdown(table: pd.DataFrame, seconds: dict[str, float], meta: dict) -> str:
              f"Machine: {meta['machine']}; load average {meta['load_before']} before, "
              f"{meta['load_after']} after. {meta['n_series']} series, {meta['n_cells']} held-out "
              "cells (18 per series); every score is the mean over series of the mean over "
-             "horizons.", "",
+             "horizons.", "", f"The toolkit's own summary line: `{meta['toolkit_summary']}`", "",
              "| model | sMAPE | MASE | coverage 80 | coverage 95 | MSIS 80 | MSIS 95 | wall s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in table.itertuples():
@@ -192,7 +194,7 @@ def main() -> None:
     load_before = os.getloadavg()
     train, test = load_split(M3_FILE)
     scale = seasonal_scale(train)
-    published, job_seconds, job_command = run_toolkit(args.overrides)
+    published, job_seconds, job_command, summary = run_toolkit(args.overrides)
     bare, seconds = bare_forecasts(train, arima=not args.no_arima)
     seconds[PUBLISHED] = job_seconds
     forecasts = bare.merge(toolkit_columns(published), on=[ID_COL, TIME_COL], how="outer")
@@ -206,7 +208,8 @@ def main() -> None:
                        f"{platform.python_version()}",
             "load_before": " ".join(f"{x:.2f}" for x in load_before),
             "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-            "n_series": train[ID_COL].nunique(), "n_cells": len(test)}
+            "n_series": train[ID_COL].nunique(), "n_cells": len(test),
+            "toolkit_summary": summary}
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print({k: round(v, 1) for k, v in seconds.items()})
     if args.json:
