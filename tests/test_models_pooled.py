@@ -104,3 +104,14 @@ def test_series_too_short_for_conformal_windows_get_a_zero_width_band() -> None:
     assert (fc.loc["s0", "Croston-hi-80"] > fc.loc["s0", "Croston"]).all()
     assert (fc.loc["s1", "Croston-hi-95"] == fc.loc["s1", "Croston"]).all()
     assert (fc.loc["s1", "Croston-lo-95"] == fc.loc["s1", "Croston"]).all()
+
+
+def test_small_panels_run_statsforecast_in_one_process() -> None:
+    import os
+
+    from forecasting.models.stats import MIN_SERIES_PER_WORKER, workers
+
+    cores = os.cpu_count() or 1
+    assert workers(-1, 8) == 1 and workers(4, 8) == 1
+    assert workers(-1, MIN_SERIES_PER_WORKER * cores) == -1
+    assert workers(1, 10_000) == 1

@@ -27,7 +27,6 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from threadpoolctl import threadpool_limits
 
 from forecasting.features.base import future_months
 from forecasting.models.base import clip_forecasts
@@ -85,10 +84,9 @@ class PooledDirectRegressor:
         pred_x, _, ids, horizons, eps = self._rows(history, h=h, train=False, exog=exog)
         if len(train_y) == 0:
             raise ValueError("PooledDirectRegressor: no series has enough months to train on")
-        with threadpool_limits(limits=1):
-            model = clone(self.estimator).fit(train_x, train_y)
-            fitted = model.predict(train_x)
-            point = model.predict(pred_x) if len(pred_x) else np.empty(0)
+        model = clone(self.estimator).fit(train_x, train_y)  # OpenMP over the cores
+        fitted = model.predict(train_x)
+        point = model.predict(pred_x) if len(pred_x) else np.empty(0)
         base = np.exp(pred_x[:, self.lags + 2])  # level + eps
         k_train = train_x[:, self.lags].astype(int)
         abs_err = np.abs(train_y - fitted)
