@@ -158,6 +158,9 @@ def _clusters(group: pd.DataFrame) -> list[pd.Index]:
 
 def _choose(group: pd.DataFrame) -> tuple[int, dict[int, str]]:
     """Label of the chosen row of one (destination, period) group and a reason for every row."""
+    if len(group) == 1:  # most periods have one figure: nothing to weigh (and backtests rebuild)
+        label = int(group.index[0])
+        return label, {label: "chosen: 1 source(s) agree up to rounding"}
     clusters = _clusters(group)
     def rank(c: pd.Index) -> tuple[int, bool, int]:
         return -group.loc[c, "source_url"].nunique(), not group.loc[c, "authority"].any(), min(c)
@@ -221,8 +224,7 @@ def select_reported(obs: pd.DataFrame) -> pd.DataFrame:
             group = group[~derived]
         chosen, reasons = _choose(group)
         out.loc[chosen, "chosen"] = True
-        for label, why in reasons.items():
-            out.loc[label, "reason"] = why
+        out.loc[list(reasons), "reason"] = list(reasons.values())
     return out
 
 
