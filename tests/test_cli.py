@@ -35,3 +35,16 @@ def test_missing_file_and_unknown_format(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "nope.csv" in proc.stderr
     proc = run_cli(tmp_path, f"data.path={tmp_path}/nope.csv", "data.format=excel")
     assert proc.returncode == 2
+
+
+def test_help_describes_every_config_group(tmp_path: Path) -> None:
+    from forecasting.cli import CONF_DIR
+
+    proc = subprocess.run([str(BIN), "--help"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0
+    described = proc.stdout.split("Available options per group:")[0]
+    groups = {p.name for p in Path(CONF_DIR).iterdir() if p.is_dir()} - {"hydra", "paths"}
+    for group in groups:
+        assert any(line.strip().startswith(group + " ") for line in described.splitlines()), group
+    assert "Examples:" in proc.stdout and "exit 2" in proc.stdout
