@@ -6,13 +6,12 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
-from forecasting.tracking_store import reap_killed_runs
+from forecasting.tracking_store import reap_killed_runs, sqlite_path
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 DEFAULT_EXPERIMENT = "magnet-forecasting"
@@ -47,9 +46,9 @@ def _quote(value: str) -> str:
 
 def _check_store(uri: str) -> None:
     """Refuse a SQLite URI whose file is missing (MLflow would silently create an empty store)."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not Path(uri[len(prefix):]).exists():
-        raise ExperimentNotFoundError(f"no MLflow store at {uri[len(prefix):]} ({uri})")
+    db = sqlite_path(uri)
+    if db is not None and not db.exists():
+        raise ExperimentNotFoundError(f"no MLflow store at {db} ({uri})")
 
 
 def _row(run: Run) -> dict[str, object]:
