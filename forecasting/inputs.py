@@ -105,6 +105,10 @@ class ModelInput:
                 else folded(self._raw_at(self.limit), self.chosen)))
         return self._summary
 
+    def figures(self) -> pd.DataFrame:
+        """The loaded figures up to the input's last month, before any gap is estimated."""
+        return self._raw_at(self.limit)
+
     def _raw_at(self, as_of: pd.Timestamp | None) -> pd.DataFrame:
         """The loaded figures for months up to `as_of` (None: all)."""
         if self.raw is None:

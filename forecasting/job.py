@@ -36,6 +36,7 @@ from forecasting.features.pipeline import build_features
 from forecasting.inputs import ModelInput, load_input
 from forecasting.models.registry import build_forecasters
 from forecasting.models.routing import CLASS_COL, classify_series, model_columns, route
+from forecasting.nowcast import apply_nowcast, band_quantiles, known_totals, split_errors
 from forecasting.plots import plot_backtest, plot_fan, plot_mase_by_horizon, plot_scenarios
 from forecasting.publish import publish, refuse_republish
 from forecasting.publish_lock import check_publish_dir, month_lock
@@ -47,6 +48,7 @@ from forecasting.schema import (
     ID_COL,
     STATUS_COL,
     STATUSES,
+    TARGET_COL,
     TIME_COL,
     InputError,
 )
@@ -189,6 +191,36 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
     return out
 
 
+def split_known_totals(cfg: DictConfig, data: ModelInput) -> tuple[ModelInput, pd.DataFrame]:
+    """The input cut at the detail's last month and the WORLD totals known after it (empty
+    unless publish.nowcast and the data hold such totals under hierarchy world)."""
+    if not cfg.publish.get("nowcast", True) or data.hierarchy != "world":
+        return data, known_totals(data.figures().iloc[:0])
+    totals = known_totals(data.figures())
+    if totals.empty:
+        return data, totals
+    detail_end = totals[TIME_COL].min() - pd.offsets.MonthBegin(1)
+    return data.truncated(detail_end), totals
+
+
+def nowcast_forecasts(forecasts: dict[str, pd.DataFrame], totals: pd.DataFrame,
+                      backtest: pd.DataFrame, pick: str) -> dict:
+    """Split the known totals across destinations in every scenario's frame (in place) with
+    bands from the pick's backtest split errors; what was done, for the manifest and MLflow."""
+    if totals.empty:
+        return {}
+    errors = split_errors(backtest, pick, horizons=range(1, len(totals) + 1))
+    bands = band_quantiles(errors)
+    for name, frame in forecasts.items():
+        forecasts[name] = apply_nowcast(frame, totals, point=FORECAST_COL, bands=bands)
+    info = {"months": [f"{m:%Y-%m}" for m in totals[TIME_COL]],
+            "world_tonnes": [float(v) for v in totals[TARGET_COL]],
+            "band_cells": len(errors), "bands": "backtest split errors" if bands else
+            "the forecast's own bands scaled to the total (too few realised cells)"}
+    tracking.log_metrics({"nowcast_months": len(totals), "nowcast_band_cells": len(errors)})
+    return info
+
+
 def model_params(models_cfg: DictConfig) -> dict[str, dict]:
     """Per model alias, the config that built it (the MLflow params of its child run)."""
     out: dict[str, dict] = {}
@@ -245,7 +277,8 @@ def provenance(panel: pd.DataFrame) -> dict[str, int]:
 
 
 def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd.DataFrame, *,
-                  run_id: str | None, tags: dict[str, str], hierarchy: str = "world") -> object:
+                  run_id: str | None, tags: dict[str, str], hierarchy: str = "world",
+                  nowcast: dict | None = None) -> object:
     """Publish the scenario CSVs and manifest (plus the comparison plot); log them to MLflow."""
     published = publish(forecasts, as_of=tags["as_of"], out_dir=cfg.publish.dir,
                         overwrite=cfg.publish.overwrite, coherent=hierarchy == "world",
@@ -255,7 +288,8 @@ def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd
                             "mlflow_run_id": run_id, "git_commit": tags["git_commit"],
                             "git_dirty": tags["git_dirty"] == "True",
                             "package_version": tags["package_version"],
-                            "history_cells_by_status": provenance(panel)})
+                            "history_cells_by_status": provenance(panel),
+                            "nowcast": nowcast or {}})
     paths = [*published.csv_paths.values(), published.manifest_path]
     if cfg.plots:
         paths.append(plot_scenarios(forecasts, history=panel,
@@ -294,6 +328,7 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     data = load_input(cfg.data)
     if cfg.as_of is not None:
         data = data.truncated(cfg.as_of)
+    data, totals = split_known_totals(cfg, data)
     panel = data.panel_at(data.last_month)
     as_of = panel[TIME_COL].max()
     cutoffs = checked_cutoffs(cfg, data)
@@ -308,12 +343,12 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
         check_publish_target(cfg, as_of)  # again under the lock: a racing job may have won
         return _run_checked(cfg, data=data, panel=panel, cutoffs=cutoffs,
                             forecasters=forecasters, run_dir=run_dir, run_name=run_name,
-                            extra_tags=extra_tags)
+                            extra_tags=extra_tags, totals=totals)
 
 
 def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
                  cutoffs: list[pd.Timestamp], forecasters: list, run_dir: Path, run_name: str,
-                 extra_tags: dict[str, str] | None) -> JobResult:
+                 extra_tags: dict[str, str] | None, totals: pd.DataFrame) -> JobResult:
     """The job after every check passed: compute, write, publish, track."""
     as_of = panel[TIME_COL].max()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -382,6 +417,7 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
                                        baseline=cfg.models.baseline), files)
         forecasts = final_forecasts(cfg, panel, forecasters, scenarios, choice, candidates,
                                     raw_bt, pub.model, hierarchy=data.hierarchy)
+        nowcast = nowcast_forecasts(forecasts, totals, raw_bt, pub.model)
         for name, frame in forecasts.items():
             _write_csv(frame, run_dir / f"forecast_{name}.csv", files)
             if cfg.plots:
@@ -390,7 +426,7 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
         published = None
         if cfg.publish.enabled:
             published = publish_month(cfg, forecasts, panel, run_id=run_id, tags=tags,
-                                      hierarchy=data.hierarchy)
+                                      hierarchy=data.hierarchy, nowcast=nowcast)
     return JobResult(leaderboard=board, choice=choice, files=files, run_id=run_id,
                      published=published, series=data.summary, published_choice=pub,
                      provenance=provenance(panel))

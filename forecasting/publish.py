@@ -23,7 +23,7 @@ from forecasting.reconcile import FORECAST_COL, interval_columns
 from forecasting.schema import ID_COL, TIME_COL, WORLD, InputError, month_start
 
 PUBLIC_COLUMNS: tuple[str, ...] = (
-    "as_of", "scenario", "destination", "month", "horizon", "model",
+    "as_of", "scenario", "destination", "month", "horizon", "kind", "model",
     "tonnes", "lo_80", "hi_80", "lo_95", "hi_95",
 )
 # Bounds in the order they must nest: lo_95 <= lo_80 <= tonnes <= hi_80 <= hi_95.
@@ -31,6 +31,8 @@ PUBLIC_BOUNDS: tuple[str, ...] = ("lo_95", "lo_80", "tonnes", "hi_80", "hi_95")
 _LO95, _LO80, _HI80, _HI95 = interval_columns()
 INTERNAL_BOUNDS: tuple[str, ...] = (_LO95, _LO80, FORECAST_COL, _HI80, _HI95)
 MODEL_COL = "model"
+KIND_COL = "kind"
+KINDS: tuple[str, ...] = ("forecast", "nowcast")  # nowcast: split to a known total (nowcast.py)
 MANIFEST_NAME = "manifest.json"
 COHERENCE_TOL = 1e-6
 _AS_OF_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -142,6 +144,8 @@ def to_public(df: pd.DataFrame, *, as_of: str, scenario: str) -> pd.DataFrame:
         "destination": df[ID_COL].astype(str).to_numpy(),
         "month": ds.dt.strftime("%Y-%m").to_numpy(),
         "horizon": _horizon(ds, as_of),
+        "kind": (df[KIND_COL].astype(str).to_numpy() if KIND_COL in df.columns
+                 else KINDS[0]),
         "model": df[MODEL_COL].astype(str).to_numpy(),
     })
     for public, internal in zip(PUBLIC_BOUNDS, INTERNAL_BOUNDS, strict=True):
@@ -252,6 +256,11 @@ def read_published(path: str | Path) -> pd.DataFrame:
         if bad.any():
             i = int(bad.argmax())
             raise InputError(path, f"{raw[col].iloc[i]!r} is not a number", row=i, column=col)
+    bad = ~raw["kind"].isin(KINDS).to_numpy()
+    if bad.any():
+        i = int(bad.argmax())
+        raise InputError(path, f"kind {raw['kind'].iloc[i]!r} is not one of {', '.join(KINDS)}",
+                         row=i, column="kind")
     out["horizon"] = out["horizon"].astype("int64")
     if (out["horizon"] < 1).any():
         i = int((out["horizon"] < 1).to_numpy().argmax())

@@ -60,6 +60,7 @@ SETTINGS: dict[str, Setting] = {
     "publish.enabled": Setting(bool),
     "publish.h": Setting(int, 1, 60),
     "publish.overwrite": Setting(bool),
+    "publish.nowcast": Setting(bool),
     "publish.dir": Setting(str),
     "publish.scenario_effect.enabled": Setting(bool),
     "publish.scenario_effect.alpha": Setting(float, 0.0, 1e6),
