@@ -66,6 +66,9 @@ SETTINGS: dict[str, Setting] = {
     "tracking.uri": Setting(str),
     "tracking.experiment": Setting(str, check=lambda v: None if str(v).strip() else "is empty"),
     "scenario.name": Setting(str, check=_name),
+    "data.store": Setting(str, nullable=True),
+    "data.product": Setting(str, check=_name),
+    "data.vintage": Setting(str, check=_one_of("first", "latest")),
 }
 
 
