@@ -12,13 +12,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from forecasting.cli import CONF_DIR
-from forecasting.data.bundle import load_bundled_panel
-from forecasting.data.store import knowledge_date, open_figures
+from forecasting.data.store import FIRST_COL, knowledge_date, open_figures, read_figures
 from forecasting.ingest_cli import main as ingest_main
 from forecasting.ingest_cli import run as ingest
 from forecasting.inputs import load_input
 from forecasting.job import run_job
-from forecasting.schema import ESTIMATED, ID_COL, TARGET_COL, TIME_COL, WORLD, InputError
+from forecasting.schema import ID_COL, TARGET_COL, TIME_COL, WORLD, InputError
 from tests.conftest import build_panel
 
 PRODUCT = "synth"
@@ -213,23 +212,22 @@ def test_concurrent_ingests_both_land(tmp_path: Path) -> None:
     assert len(open_figures(store, PRODUCT).figures) == 4
 
 
-def test_the_store_is_seeded_with_the_bundled_figures_and_their_revisions(
-        tmp_path: Path) -> None:
+def test_a_seeded_store_gives_the_bundled_panel_at_each_cutoff(tmp_path: Path) -> None:
     store = tmp_path / "magnets.db"
-    figures = open_figures(store).figures
-    bundle = load_bundled_panel()
-    known = bundle[bundle["status"] != ESTIMATED].merge(
-        figures.groupby([ID_COL, TIME_COL]).tail(1), on=[ID_COL, TIME_COL],
-        suffixes=("", "_store"))
-    assert len(known) == (bundle["status"] != ESTIMATED).sum() - 1  # OTHER's is computed
-    assert (known[TARGET_COL] == known[f"{TARGET_COL}_store"]).all()
-    # US 2025-01: 877 t first published, 877.3 t in a later source
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=["data=store", f"data.store={store}"])
-    data = load_input(cfg.data)
-    assert data.hierarchy == "world"
-    assert value(data.panel_at(pd.Timestamp("2025-06")), "US", "2025-01") == 877.0
-    assert value(data.panel_at(data.last_month), "US", "2025-01") == 877.3
+        from_store = load_input(compose("config", overrides=[
+            "data=store", f"data.store={store}"]).data)
+        bundled = load_input(compose("config").data)
+    assert from_store.hierarchy == "world" and from_store.store.bundle_shaped
+    for cutoff in (pd.Timestamp("2025-06"), from_store.last_month):
+        pd.testing.assert_frame_equal(from_store.panel_at(cutoff), bundled.panel_at(cutoff))
+    # US 2025-01: 877 t first published, 877.3 t in a source of November 2025
+    assert value(from_store.panel_at(pd.Timestamp("2025-06")), "US", "2025-01") == 877.0
+    assert value(from_store.panel_at(from_store.last_month), "US", "2025-01") == 877.3
+    sums = read_figures(store, sums=True)
+    sums = sums[sums[FIRST_COL] != sums[TIME_COL]]  # year-to-date and annual sums are kept
+    assert ((sums[ID_COL] == WORLD) & (sums[FIRST_COL] == "2016-01")
+            & (sums[TIME_COL] == "2016-07") & (sums[TARGET_COL] == 14924.0)).any()
 
 
 def test_an_unknown_product_is_one_line_naming_the_setting(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """A SQLite store of every figure with the date it became known (its vintage); never deleted.
 
 Each row of `figures` is one figure as a source gave it on one date: product, series id,
-month, value, status (reported or derived: estimates are computed from the figures when a
-panel is built, never stored), vintage (YYYY-MM-DD), source and the ingest that added it.
+period (`first_month`..`month`: one month, or a year-to-date or annual sum), value, status
+(reported or derived: estimates are computed from the figures when a panel is built, never
+stored), vintage (YYYY-MM-DD), source and the ingest that added it.
 A revision is a new row with a later vintage; nothing is updated or deleted (triggers refuse
 it). Two rows of the same cell and vintage with different values are a conflict: the later
 ingest wins at that vintage.
@@ -14,7 +15,14 @@ on or before `knowledge_date(M)`, the last day of M's release month (M+1): the b
 The bundled figures are the first content, seeded on first use: every chosen monthly figure
 of the sourced files (bundle's selection rule), dated by its publication month (its last
 day, the rule compares months); where a later publication changed the chosen value, the
-change is a revision at that later date. Year-to-date and annual sums are not stored.
+change is a revision at that later date. The bundle's year-to-date and annual sums are
+stored too (a period longer than a month).
+
+While the figures of a product are bundle-shaped (WORLD and the six destinations only, no
+partner-level file ingested), the panel known at a cutoff is built as the bundle builds it
+(`bundle.build_panel`: the monthly figures fixed, the sums as constraints, the seasonal
+benchmark for the rest), so the seeded store gives exactly the bundled panel at every cutoff.
+Otherwise the monthly figures are the raw panel, completed as a plain file is.
 """
 
 from __future__ import annotations
@@ -31,9 +39,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.data.bundle import SOURCES_DIR
+from forecasting.data.bundle import SOURCES_DIR, long_panel
 from forecasting.data.hierarchy import partners
-from forecasting.data.reported import MODELLED, MONTHLY, read_observations, select_reported
+from forecasting.data.reported import (
+    MODELLED,
+    MONTHLY,
+    SUM_SERIES,
+    read_observations,
+    select_reported,
+)
 from forecasting.schema import (
     DERIVED,
     ID_COL,
@@ -41,6 +55,7 @@ from forecasting.schema import (
     STATUS_COL,
     TARGET_COL,
     TIME_COL,
+    WORLD,
     InputError,
 )
 
@@ -49,6 +64,7 @@ DEFAULT_PRODUCT = "magnets"
 STORED: tuple[str, ...] = (REPORTED, DERIVED)
 VINTAGES: tuple[str, ...] = ("first", "latest")
 VINTAGE_COL, INGEST_COL, SOURCE_COL = "vintage", "ingest", "source"
+FIRST_COL = "first_month"  # a sum's first month; a monthly figure's is its month
 BUSY_TIMEOUT_S = 60.0  # a concurrent ingest waits this long for the write lock
 DECIMALS = 6  # values are compared and stored rounded to a milligram of a tonne
 ABSENT_IS_ZERO = ("customs", "comtrade")  # partner-by-partner files: an absent partner shipped 0
@@ -67,13 +83,14 @@ SCHEMA: tuple[str, ...] = (
         id INTEGER PRIMARY KEY,
         product TEXT NOT NULL,
         series TEXT NOT NULL,
+        first_month TEXT NOT NULL,
         month TEXT NOT NULL,
         value REAL NOT NULL,
         status TEXT NOT NULL CHECK (status IN {STORED!r}),
         vintage TEXT NOT NULL,
         source TEXT NOT NULL,
         ingest_id INTEGER NOT NULL REFERENCES ingests(id),
-        UNIQUE (product, series, month, vintage, value, status))""",
+        UNIQUE (product, series, first_month, month, vintage, value, status))""",
     "CREATE INDEX IF NOT EXISTS figures_cell ON figures (product, series, month, vintage)",
     """CREATE TRIGGER IF NOT EXISTS figures_never_deleted BEFORE DELETE ON figures
         BEGIN SELECT RAISE(ABORT, 'figures are never deleted'); END""",
@@ -129,12 +146,14 @@ def _insert_ingest(con: sqlite3.Connection, *, file: str, sha256: str, fmt: str,
 
 def _insert_figures(con: sqlite3.Connection, rows: pd.DataFrame, *, product: str,
                     ingest_id: int) -> None:
+    first = rows[FIRST_COL] if FIRST_COL in rows.columns else rows[TIME_COL]
     con.executemany(
-        "INSERT INTO figures (product, series, month, value, status, vintage, source, "
-        "ingest_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(product, uid, f"{ds:%Y-%m}", float(y), status, f"{v:%Y-%m-%d}", src, ingest_id)
-         for uid, ds, y, status, v, src in zip(
-             rows[ID_COL], rows[TIME_COL], rows[TARGET_COL], rows[STATUS_COL],
+        "INSERT INTO figures (product, series, first_month, month, value, status, vintage, "
+        "source, ingest_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(product, uid, f"{start:%Y-%m}", f"{ds:%Y-%m}", float(y), status, f"{v:%Y-%m-%d}",
+          src, ingest_id)
+         for uid, start, ds, y, status, v, src in zip(
+             rows[ID_COL], first, rows[TIME_COL], rows[TARGET_COL], rows[STATUS_COL],
              rows[VINTAGE_COL], rows[SOURCE_COL], strict=True)])
 
 
@@ -153,14 +172,14 @@ def _frame_hash(frame: pd.DataFrame) -> str:
 
 @lru_cache(maxsize=1)
 def bundled_figures() -> pd.DataFrame:
-    """The bundled monthly figures with their vintages: for each (destination, month), the
-    value chosen by the selection rule among the figures published by each publication
-    month, kept where it changed (the first choice, then revisions)."""
+    """The bundled figures (months and sums) with their vintages: for each (destination,
+    period), the value chosen by the selection rule among the figures published by each
+    publication month, kept where it changed (the first choice, then revisions)."""
     obs = read_observations(SOURCES_DIR)
-    obs = obs[(obs["series"] == MONTHLY) & obs["destination"].isin(MODELLED)]
+    obs = obs[obs["series"].isin((MONTHLY, *SUM_SERIES)) & obs["destination"].isin(MODELLED)]
     final = select_reported(obs)  # one pass for every cell; earlier choices where they differ
     rows = []
-    for _, group in final.groupby(["destination", "start"], sort=True):
+    for _, group in final.groupby(["destination", "start", "end"], sort=True):
         previous = None
         published = sorted(group["published"].unique())
         for month in published:
@@ -172,31 +191,36 @@ def bundled_figures() -> pd.DataFrame:
             row = chosen.iloc[0]
             figure = (round(float(row["tonnes"]), DECIMALS), row["status"])
             if figure != previous:
-                rows.append((row["destination"], row["start"], *figure, month,
+                rows.append((row["destination"], row["start"], row["end"], *figure, month,
                              row["source_url"]))
                 previous = figure
-    out = pd.DataFrame(rows, columns=[ID_COL, TIME_COL, TARGET_COL, STATUS_COL, VINTAGE_COL,
-                                      SOURCE_COL])
-    out[TIME_COL] = pd.to_datetime(out[TIME_COL], format="%Y-%m")
+    out = pd.DataFrame(rows, columns=[ID_COL, FIRST_COL, TIME_COL, TARGET_COL, STATUS_COL,
+                                      VINTAGE_COL, SOURCE_COL])
+    for col in (FIRST_COL, TIME_COL):
+        out[col] = pd.to_datetime(out[col], format="%Y-%m")
     out[VINTAGE_COL] = pd.PeriodIndex(out[VINTAGE_COL], freq="M").asfreq(
         "D", how="end").to_timestamp()
     return out
 
 
-def read_figures(path: Path, product: str = DEFAULT_PRODUCT) -> pd.DataFrame:
-    """Every stored figure of `product`: unique_id, ds, y, status, vintage, ingest, source
-    (the store is created and seeded with the bundled figures on first use)."""
+def read_figures(path: Path, product: str = DEFAULT_PRODUCT, *,
+                 sums: bool = False) -> pd.DataFrame:
+    """Every stored monthly figure (with `sums`: and sum) of `product`: unique_id,
+    first_month, ds (the period's last month), y, status, vintage, ingest, source (the store
+    is created and seeded with the bundled figures on first use)."""
     with _transaction(Path(path)) as con:
-        return _figures(con, product)
+        return _figures(con, product, sums=sums)
 
 
-def _figures(con: sqlite3.Connection, product: str) -> pd.DataFrame:
+def _figures(con: sqlite3.Connection, product: str, *, sums: bool = False) -> pd.DataFrame:
     frame = pd.read_sql_query(
-        "SELECT series, month, value, status, vintage, ingest_id, source FROM figures "
-        "WHERE product = ? ORDER BY series, month, vintage, ingest_id", con, params=(product,))
-    frame.columns = [ID_COL, TIME_COL, TARGET_COL, STATUS_COL, VINTAGE_COL, INGEST_COL,
-                     SOURCE_COL]
-    frame[TIME_COL] = pd.to_datetime(frame[TIME_COL], format="%Y-%m")
+        "SELECT series, first_month, month, value, status, vintage, ingest_id, source "
+        "FROM figures WHERE product = ?" + ("" if sums else " AND first_month = month")
+        + " ORDER BY series, first_month, month, vintage, ingest_id", con, params=(product,))
+    frame.columns = [ID_COL, FIRST_COL, TIME_COL, TARGET_COL, STATUS_COL, VINTAGE_COL,
+                     INGEST_COL, SOURCE_COL]
+    for col in (FIRST_COL, TIME_COL):
+        frame[col] = pd.to_datetime(frame[col], format="%Y-%m")
     frame[VINTAGE_COL] = pd.to_datetime(frame[VINTAGE_COL], format="%Y-%m-%d")
     return frame
 
@@ -205,40 +229,69 @@ def _figures(con: sqlite3.Connection, product: str) -> pd.DataFrame:
 class VintagedFigures:
     """The stored figures of one product, readable as known at any cutoff month."""
 
-    figures: pd.DataFrame
+    figures: pd.DataFrame  # months and sums, sorted by cell, vintage, ingest
     source: str = "<store>"
+    product: str = DEFAULT_PRODUCT
 
     @property
     def last_month(self) -> pd.Timestamp:
-        """The latest month with a figure."""
-        return self.figures[TIME_COL].max()
+        """The latest month with a monthly figure."""
+        return self.figures.loc[self._monthly(self.figures), TIME_COL].max()
+
+    @property
+    def bundle_shaped(self) -> bool:
+        """Magnets, with WORLD and the bundle's destinations only: built as the bundle is."""
+        ids = self.figures[ID_COL]
+        return (self.product == DEFAULT_PRODUCT and bool(ids.isin(MODELLED).all())
+                and bool(ids.eq(WORLD).any()))
+
+    @staticmethod
+    def _monthly(rows: pd.DataFrame) -> pd.Series:
+        return rows[FIRST_COL] == rows[TIME_COL]
 
     def known_at(self, as_of: pd.Timestamp | None, *, first: bool = False) -> pd.DataFrame:
-        """The raw panel (unique_id, ds, y, status) as known at cutoff month `as_of`: months up
-        to it, vintages up to its knowledge date (None: every figure). Per cell the latest
-        figure, or with `first=True` the first published one (later ingest wins at a vintage)."""
+        """The panel (unique_id, ds, y, status) as known at cutoff month `as_of`: periods
+        ended by it, vintages up to its knowledge date (None: every figure). Per period the
+        latest figure, or with `first=True` the first published one (the later ingest wins at
+        one vintage). Bundle-shaped figures give the bundle's panel (sums used, estimates
+        filled); otherwise the monthly figures as they are."""
         rows = self.figures
         if as_of is not None:
             rows = rows.loc[(rows[TIME_COL] <= as_of)
                             & (rows[VINTAGE_COL] <= knowledge_date(as_of))]
-        if rows.empty:
+        if not self._monthly(rows).any():
             raise InputError(self.source, f"no figures known at {as_of:%Y-%m}")
-        cell = [ID_COL, TIME_COL]
+        cell = [ID_COL, FIRST_COL, TIME_COL]
         if first:
             rows = rows.loc[rows[VINTAGE_COL] == rows.groupby(cell)[VINTAGE_COL].transform("min")]
         rows = rows.groupby(cell, sort=False).tail(1)  # sorted by vintage, ingest
+        if self.bundle_shaped:
+            return long_panel(_observations(rows), source=self.source)
+        rows = rows.loc[self._monthly(rows)]
         return rows[[ID_COL, TIME_COL, TARGET_COL, STATUS_COL]].sort_values(
-            cell, ignore_index=True)
+            [ID_COL, TIME_COL], ignore_index=True)
+
+
+def _observations(rows: pd.DataFrame) -> pd.DataFrame:
+    """Stored figures as the chosen observations bundle.build_panel reads."""
+    monthly = rows[FIRST_COL] == rows[TIME_COL]
+    return pd.DataFrame({
+        "destination": rows[ID_COL].to_numpy(),
+        "series": np.where(monthly, MONTHLY, SUM_SERIES[-1]),
+        "start": rows[FIRST_COL].dt.strftime("%Y-%m").to_numpy(),
+        "end": rows[TIME_COL].dt.strftime("%Y-%m").to_numpy(),
+        "tonnes": rows[TARGET_COL].to_numpy(), "status": rows[STATUS_COL].to_numpy(),
+        "source_url": rows[SOURCE_COL].to_numpy(), "chosen": True})
 
 
 def open_figures(path: Path, product: str = DEFAULT_PRODUCT) -> VintagedFigures:
     """The store's figures of `product` (InputError when it holds none)."""
-    figures = read_figures(path, product)
+    figures = read_figures(path, product, sums=True)
     if figures.empty:
         raise InputError(path, f"the store holds no figures of product {product!r} "
                          "(data.product); ingest a file with forecast-ingest --product",
                          column="data.product")
-    return VintagedFigures(figures=figures, source=str(path))
+    return VintagedFigures(figures=figures, source=str(path), product=product)
 
 
 @dataclass
