@@ -12,7 +12,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from forecasting.cli import CONF_DIR
-from forecasting.data.store import FIRST_COL, knowledge_date, open_figures, read_figures
+from forecasting.data.store import (
+    FIRST_COL,
+    _transaction,
+    knowledge_date,
+    open_figures,
+    read_figures,
+)
 from forecasting.ingest_cli import main as ingest_main
 from forecasting.ingest_cli import run as ingest
 from forecasting.inputs import load_input
@@ -236,3 +242,16 @@ def test_an_unknown_product_is_one_line_naming_the_setting(tmp_path: Path) -> No
                                            "data.product=nothing"])
     with pytest.raises(InputError, match="data.product"):
         load_input(cfg.data)
+
+
+def test_an_error_inside_the_transaction_rolls_everything_back(vintaged: Path,
+                                                                tmp_path: Path) -> None:
+    store = shutil.copy(vintaged, tmp_path / "copy.db")
+    before = figures_in(store)
+    with pytest.raises(sqlite3.IntegrityError), _transaction(Path(store)) as con:
+        con.execute("INSERT INTO ingests (file, sha256, format, product, ingested_at, n_new, "
+                    "n_revised, n_conflicts) VALUES ('x', 'x', 'plain', 'synth', 'now', 1, 0, 0)")
+        con.execute("INSERT INTO figures (product, series, first_month, month, value, status, "
+                    "vintage, source, ingest_id) VALUES ('synth', 'DE', '2022-01', '2022-01', "
+                    "1, 'estimated', '2023-01-01', 'x', 1)")  # estimates are never stored
+    assert figures_in(store) == before

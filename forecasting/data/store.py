@@ -117,19 +117,21 @@ def _transaction(path: Path) -> Iterator[sqlite3.Connection]:
         raise InputError(path, "the store's directory does not exist (data.store / --store)")
     con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
-        con.execute("BEGIN IMMEDIATE")
         try:
+            con.execute("BEGIN IMMEDIATE")
             for statement in SCHEMA:  # not executescript: it would commit the transaction
                 con.execute(statement)
-            if con.execute("SELECT COUNT(*) FROM ingests").fetchone()[0] == 0:
+            empty = con.execute("SELECT COUNT(*) FROM ingests").fetchone()[0] == 0
+        except sqlite3.DatabaseError as err:  # not SQLite, a foreign schema, locked too long
+            raise InputError(path, f"not a usable figure store ({err})") from err
+        try:
+            if empty:
                 _seed(con)
             yield con
         except BaseException:
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
-    except sqlite3.DatabaseError as err:
-        raise InputError(path, f"not a usable figure store ({err})") from err
     finally:
         con.close()
 
