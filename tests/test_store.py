@@ -24,6 +24,7 @@ from forecasting.ingest_cli import run as ingest
 from forecasting.inputs import load_input
 from forecasting.job import run_job
 from forecasting.schema import ID_COL, TARGET_COL, TIME_COL, WORLD, InputError
+from forecasting.settings import check_settings
 from tests.conftest import build_panel
 
 PRODUCT = "synth"
@@ -255,3 +256,16 @@ def test_an_error_inside_the_transaction_rolls_everything_back(vintaged: Path,
                     "vintage, source, ingest_id) VALUES ('synth', 'DE', '2022-01', '2022-01', "
                     "1, 'estimated', '2023-01-01', 'x', 1)")  # estimates are never stored
     assert figures_in(store) == before
+
+
+@pytest.mark.parametrize(("override", "fragment"), [
+    ("data.vintage=second", "is not one of first, latest"),
+    ("data.product=../x", "is not a safe name"),
+    ("data.store=7", "is not a str"),
+])
+def test_bad_store_settings_name_themselves(override: str, fragment: str) -> None:
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=["data=store", override])
+    with pytest.raises(InputError, match=fragment) as err:
+        check_settings(cfg)
+    assert err.value.column == override.split("=")[0]
