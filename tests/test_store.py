@@ -269,3 +269,16 @@ def test_bad_store_settings_name_themselves(override: str, fragment: str) -> Non
     with pytest.raises(InputError, match=fragment) as err:
         check_settings(cfg)
     assert err.value.column == override.split("=")[0]
+
+
+def test_a_customs_file_gives_absent_known_partners_zero(tmp_path: Path) -> None:
+    file = tmp_path / "customs.csv"
+    file.write_text("数据年月,商品编码,贸易伙伴名称,第一数量,第一计量单位\n"
+                    '202601,85051110,德国,"512,300",千克\n202601,85051110,美国,"300,000",千克\n',
+                    encoding="utf-8")
+    report = ingest(file, vintage="2026-02-20", store=tmp_path / "magnets.db")
+    new = report.new.set_index(ID_COL)[TARGET_COL]
+    assert new["DE"] == 512.3 and new["US"] == 300.0
+    assert {uid: new[uid] for uid in ("KR", "JP", "IN", "VN")} == dict.fromkeys(
+        ("KR", "JP", "IN", "VN"), 0.0)  # seeded partners absent from the month shipped 0 t
+    assert WORLD not in new.index  # customs files carry no WORLD; none is invented

@@ -234,6 +234,8 @@ class VintagedFigures:
     figures: pd.DataFrame  # months and sums, sorted by cell, vintage, ingest
     source: str = "<store>"
     product: str = DEFAULT_PRODUCT
+    _cache: dict[tuple[pd.Timestamp | None, bool], pd.DataFrame] = field(
+        default_factory=dict, repr=False, compare=False)
 
     @property
     def last_month(self) -> pd.Timestamp:
@@ -257,6 +259,12 @@ class VintagedFigures:
         latest figure, or with `first=True` the first published one (the later ingest wins at
         one vintage). Bundle-shaped figures give the bundle's panel (sums used, estimates
         filled); otherwise the monthly figures as they are."""
+        key = (as_of, first)
+        if key not in self._cache:
+            self._cache[key] = self._known_at(as_of, first=first)
+        return self._cache[key]
+
+    def _known_at(self, as_of: pd.Timestamp | None, *, first: bool) -> pd.DataFrame:
         rows = self.figures
         if as_of is not None:
             rows = rows.loc[(rows[TIME_COL] <= as_of)
