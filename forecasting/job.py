@@ -132,7 +132,8 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
     panel = data.actuals()  # what the scores compare against (data.vintage with a store)
     level = tuple(bt_cfg.level)
     bt = run_backtest(panel, forecasters, h=bt_cfg.h, cutoffs=cutoffs, scenario=scenario,
-                      level=level, progress=cfg.progress, history_at=data.panel_at)
+                      level=level, progress=cfg.progress, history_at=data.panel_at,
+                      n_jobs=bt_cfg.n_jobs)
     base = [a for f in forecasters for a in f.aliases]
     classes = pd.concat([classify_series(data.panel_at(c), as_of=c).assign(**{CUTOFF_COL: c})
                          for c in cutoffs], ignore_index=True)

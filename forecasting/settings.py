@@ -56,6 +56,7 @@ SETTINGS: dict[str, Setting] = {
     "backtest.step": Setting(int, 1, 36),
     "backtest.min_train": Setting(int, 12, 1200),
     "backtest.calibrate": Setting(bool),
+    "backtest.n_jobs": Setting(int, -1, 256, check=lambda v: "must not be 0" if v == 0 else None),
     "backtest.score_on": Setting(str, check=_one_of(*SCORE_ON)),
     "publish.enabled": Setting(bool),
     "publish.h": Setting(int, 1, 60),
