@@ -82,8 +82,9 @@ def store_cfg(store: Path, *overrides: str):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return compose("config", overrides=[
             "data=store", f"data.store={store}", f"data.product={PRODUCT}", *CHEAP_MODELS,
-            "backtest.h=2", "backtest.n_windows=3", "publish.h=2", "progress=false",
-            "plots=false", "tracking.enabled=false", "publish.enabled=false", *overrides])
+            "backtest.h=2", "backtest.n_windows=3", "backtest.n_jobs=1", "publish.h=2",
+            "progress=false", "plots=false", "tracking.enabled=false", "publish.enabled=false",
+            *overrides])
 
 
 def value(panel: pd.DataFrame, uid: str, month: str) -> float:
