@@ -131,7 +131,7 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
                     cutoffs: list[pd.Timestamp]) -> tuple[pd.DataFrame, list[str]]:
     """Rolling-origin backtest plus the routed, champion and ensemble pseudo-models."""
     bt_cfg = cfg.backtest
-    panel = data.panel_at(data.last_month)
+    panel = data.actuals()  # what the scores compare against (data.vintage with a store)
     level = tuple(bt_cfg.level)
     bt = run_backtest(panel, forecasters, h=bt_cfg.h, cutoffs=cutoffs, scenario=scenario,
                       level=level, progress=cfg.progress, history_at=data.panel_at,

@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from forecasting.backtest.metrics import SCORE_ON
+from forecasting.data.store import VINTAGES
 from forecasting.schema import LEVELS, InputError
 
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -68,6 +69,9 @@ SETTINGS: dict[str, Setting] = {
     "tracking.uri": Setting(str),
     "tracking.experiment": Setting(str, check=lambda v: None if str(v).strip() else "is empty"),
     "scenario.name": Setting(str, check=_name),
+    "data.store": Setting(str, nullable=True),
+    "data.product": Setting(str, check=_name),
+    "data.vintage": Setting(str, check=_one_of(*VINTAGES)),
 }
 
 
