@@ -97,12 +97,20 @@ def scenarios_for(cfg: DictConfig) -> list[Scenario]:
     return [scenario_from_config(_plain(cfg.scenario))]
 
 
-def check_publish_target(cfg: DictConfig, as_of: pd.Timestamp) -> None:
+def check_publish_target(cfg: DictConfig, label: str) -> None:
     """Fail fast (before any model fits) when the month is already published."""
     if cfg.publish.enabled:
         check_publish_dir(cfg.publish.dir)
-        refuse_republish(cfg.publish.dir, as_of=f"{as_of:%Y-%m}",
-                         overwrite=cfg.publish.overwrite)
+        refuse_republish(cfg.publish.dir, as_of=label, overwrite=cfg.publish.overwrite)
+
+
+def publication_label(as_of: pd.Timestamp, totals: pd.DataFrame) -> str:
+    """The publication's directory name: the as_of month, or `<last total's month>-preliminary`
+    when known WORLD totals are nowcast (the final publication of that month comes with the
+    detail, under its own as_of)."""
+    if totals.empty:
+        return f"{as_of:%Y-%m}"
+    return f"{totals[TIME_COL].max():%Y-%m}-preliminary"
 
 
 def selection_rule(cfg: DictConfig) -> SelectionRule:
@@ -282,6 +290,7 @@ def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd
     """Publish the scenario CSVs and manifest (plus the comparison plot); log them to MLflow."""
     published = publish(forecasts, as_of=tags["as_of"], out_dir=cfg.publish.dir,
                         overwrite=cfg.publish.overwrite, coherent=hierarchy == "world",
+                        label=tags["publication"],
                         manifest_extra={
                             "data_hash": tags["data_hash"],
                             "config": OmegaConf.to_container(cfg, resolve=True),
@@ -332,15 +341,16 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     panel = data.panel_at(data.last_month)
     as_of = panel[TIME_COL].max()
     cutoffs = checked_cutoffs(cfg, data)
-    check_publish_target(cfg, as_of)
+    label = publication_label(as_of, totals)
+    check_publish_target(cfg, label)
     forecasters = build_forecasters(cfg.models)
     check_publish_choice(cfg, forecasters)
     if cfg.tracking.enabled:
         prepare_store(cfg.tracking.uri, cfg.tracking.experiment)
-    lock = (month_lock(cfg.publish.dir, f"{as_of:%Y-%m}") if cfg.publish.enabled
+    lock = (month_lock(cfg.publish.dir, label) if cfg.publish.enabled
             else contextlib.nullcontext())
     with lock:
-        check_publish_target(cfg, as_of)  # again under the lock: a racing job may have won
+        check_publish_target(cfg, label)  # again under the lock: a racing job may have won
         return _run_checked(cfg, data=data, panel=panel, cutoffs=cutoffs,
                             forecasters=forecasters, run_dir=run_dir, run_name=run_name,
                             extra_tags=extra_tags, totals=totals)
@@ -361,6 +371,7 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
     tags = {
         "git_commit": commit, "git_dirty": str(dirty), "data_hash": tracking.data_hash(panel),
         "data_source": data.source, "data_format": data.format, "as_of": f"{as_of:%Y-%m}",
+        "publication": publication_label(as_of, totals),
         "scenario": ",".join(s.name for s in scenarios), "features": cfg.features.set,
         "package_version": tracking.package_version(), "hierarchy": data.hierarchy,
         **data.summary.tags(), **(extra_tags or {}),

@@ -36,6 +36,7 @@ KINDS: tuple[str, ...] = ("forecast", "nowcast")  # nowcast: split to a known to
 MANIFEST_NAME = "manifest.json"
 COHERENCE_TOL = 1e-6
 _AS_OF_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_LABEL_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-preliminary)?$")
 _SCENARIO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -184,8 +185,9 @@ def _existing(directory: Path) -> list[Path]:
 
 def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str | Path,
             overwrite: bool = False, manifest_extra: Mapping | None = None,
-            coherent: bool = True) -> PublishResult:
-    """Validate, then atomically write one CSV per scenario and manifest.json under out_dir/as_of.
+            coherent: bool = True, label: str | None = None) -> PublishResult:
+    """Validate, then atomically write one CSV per scenario and manifest.json under
+    out_dir/<label> (label: `as_of`, or e.g. `2025-12-preliminary` for a nowcast publication).
 
     Nothing is written if any frame is invalid (InputError, a ValueError) or if the as_of
     directory already holds a publication and `overwrite` is False (PublishExistsError).
@@ -200,10 +202,12 @@ def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str |
         if not _SCENARIO_RE.match(scenario):
             raise ValueError(f"scenario name {scenario!r} must match {_SCENARIO_RE.pattern}")
     extra = dict(manifest_extra or {})
-    reserved = {"as_of", "scenarios", "created", "files"} & set(extra)
+    reserved = {"as_of", "label", "scenarios", "created", "files"} & set(extra)
     if reserved:
         raise ValueError(f"manifest_extra may not set reserved key(s) {sorted(reserved)}")
-    directory = refuse_republish(out_dir, as_of=as_of, overwrite=overwrite)
+    if label is not None and not _LABEL_RE.match(label):
+        raise ValueError(f"label must be 'YYYY-MM' or 'YYYY-MM-preliminary', got {label!r}")
+    directory = refuse_republish(out_dir, as_of=label or as_of, overwrite=overwrite)
 
     scenarios = sorted(forecasts)
     payload: dict[Path, bytes] = {}
@@ -216,7 +220,8 @@ def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str |
         payload[directory / csv_name(scenario)] = data
         files.append({"name": csv_name(scenario), "rows": len(public),
                       "sha256": hashlib.sha256(data).hexdigest()})
-    manifest = {**extra, "as_of": as_of, "scenarios": scenarios, "files": files,
+    manifest = {**extra, "as_of": as_of, "label": label or as_of, "scenarios": scenarios,
+                "files": files,
                 "created": datetime.now(UTC).isoformat(timespec="seconds")}
     text = json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False, default=str) + "\n"
     payload[directory / MANIFEST_NAME] = text.encode("utf-8")

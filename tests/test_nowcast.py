@@ -133,7 +133,8 @@ def test_job_publishes_nowcast_rows_that_add_up_to_the_known_total(tmp_path, mak
             "plots=false", "progress=false", "publish.h=3", f"publish.dir={tmp_path}/pub",
             "scenario=status_quo", "publish.scenario_effect.enabled=false"])
     result = run_job(cfg, run_dir=tmp_path / "run")
-    assert result.published.directory.name == "2022-12"  # the detail's last month
+    # a preliminary publication of January; its as_of is the detail's last month
+    assert result.published.directory.name == "2023-01-preliminary"
     pub = read_published(result.published.directory / "forecast_status_quo.csv")
     jan = pub.loc[pub["month"] == "2023-01"].set_index("destination")
     assert (jan["kind"] == "nowcast").all() and (pub.loc[pub["month"] > "2023-01", "kind"]
@@ -141,5 +142,6 @@ def test_job_publishes_nowcast_rows_that_add_up_to_the_known_total(tmp_path, mak
     assert jan.loc[WORLD, "tonnes"] == total and jan.loc[WORLD, "hi_95"] == total
     assert jan.drop(index=WORLD)["tonnes"].sum() == pytest.approx(total, abs=0.2)
     manifest = result.published.manifest
+    assert manifest["as_of"] == "2022-12" and (pub["as_of"] == "2022-12").all()
     assert manifest["nowcast"]["months"] == ["2023-01"]
     assert manifest["nowcast"]["band_cells"] > 0
