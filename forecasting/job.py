@@ -8,6 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
 from forecasting import tracking
@@ -21,7 +25,7 @@ from forecasting.backtest.metrics import (
     seasonal_scale,
     summarise,
 )
-from forecasting.backtest.run import forecast_all, run_backtest
+from forecasting.backtest.run import FALLBACK_COL, forecast_all, n_fallbacks, run_backtest
 from forecasting.backtest.selection import (
     GROUP_COL,
     SelectionRule,
@@ -41,7 +45,13 @@ from forecasting.publish import publish, refuse_republish
 from forecasting.publish_lock import check_publish_dir, month_lock
 from forecasting.reconcile import FORECAST_COL, reconcile
 from forecasting.scenario_effect import PolicyEffect, apply_multiplier
-from forecasting.scenarios import Scenario, available_scenarios, load_scenario, scenario_from_config
+from forecasting.scenarios import (
+    SCENARIO_GROUP,
+    Scenario,
+    is_scenario_set,
+    scenario_from_config,
+    scenarios_from_config,
+)
 from forecasting.schema import (
     CUTOFF_COL,
     ID_COL,
@@ -50,7 +60,7 @@ from forecasting.schema import (
     TIME_COL,
     InputError,
 )
-from forecasting.settings import check_settings
+from forecasting.settings import CONF_DIR, check_name, check_settings
 from forecasting.tracking_store import prepare_store
 
 ROUTED, CHAMPION, ENSEMBLE = "Routed", "Champion", "Ensemble"
@@ -89,10 +99,54 @@ def _keep(path: Path, files: dict[str, Path]) -> None:
 
 
 def scenarios_for(cfg: DictConfig) -> list[Scenario]:
-    """The scenario of the run, or every named scenario for `scenario=all`."""
-    if cfg.scenario.get("name") == "all":
-        return [load_scenario(name) for name in available_scenarios()]
-    return [scenario_from_config(_plain(cfg.scenario))]
+    """The scenarios of the run as Hydra composed them: the one of `scenario=<name>`, or each
+    member of a set such as `scenario=all` (conf/scenario/all.yaml's defaults list); every
+    name checked as a safe file name (it names a published CSV)."""
+    scenarios = scenarios_from_config(cfg.scenario)
+    for scenario in scenarios:
+        check_name("scenario.name", scenario.name)
+    choice = HydraConfig.get().runtime.choices.get(SCENARIO_GROUP) if (
+        HydraConfig.initialized()) else None
+    if choice and not is_scenario_set(cfg.scenario) and scenarios[0].name != choice:
+        raise InputError(Path("conf") / SCENARIO_GROUP / f"{choice}.yaml",
+                         f"name {scenarios[0].name!r} differs from the option name {choice!r}",
+                         column="name")
+    return scenarios
+
+
+def reference_scenario(cfg: DictConfig, scenarios: list[Scenario]) -> Scenario:
+    """The policy effect's reference (publish.scenario_effect.reference): one of the run's
+    scenarios, or else that option of the scenario group composed by Hydra (the running app's
+    search path, --config-dir included; the repository's conf/ outside an app)."""
+    name = cfg.publish.scenario_effect.reference
+    check_name("publish.scenario_effect.reference", name)
+    found = next((s for s in scenarios if s.name == name), None)
+    if found is not None:
+        return found
+    if GlobalHydra.instance().is_initialized():
+        node = _compose_option(name)
+    else:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            node = _compose_option(name)
+    if is_scenario_set(node):
+        raise InputError("config", f"publish.scenario_effect.reference={name!r} is a set of "
+                         "scenarios; name one scenario", column="publish.scenario_effect.reference")
+    return scenario_from_config(_plain(node))
+
+
+def _compose_option(name: str) -> DictConfig:
+    """The scenario group's option `name`, composed on its own on the run's search path
+    (InputError when there is none)."""
+    paths = HydraConfig.get().searchpath if HydraConfig.initialized() else []
+    overrides = [f"hydra.searchpath=[{','.join(paths)}]"] if paths else []
+    try:
+        return compose(config_name="config",
+                       overrides=[*overrides, f"{SCENARIO_GROUP}={name}"])[SCENARIO_GROUP]
+    except MissingConfigException as err:
+        options = GlobalHydra.instance().config_loader().get_group_options(SCENARIO_GROUP)
+        raise InputError("config", f"publish.scenario_effect.reference={name!r}: no such "
+                         f"scenario; available: {options}",
+                         column="publish.scenario_effect.reference") from err
 
 
 def check_publish_target(cfg: DictConfig, as_of: pd.Timestamp) -> None:
@@ -132,7 +186,8 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
     panel = data.panel_at(data.last_month)
     level = tuple(bt_cfg.level)
     bt = run_backtest(panel, forecasters, h=bt_cfg.h, cutoffs=cutoffs, scenario=scenario,
-                      level=level, progress=cfg.progress, history_at=data.panel_at)
+                      level=level, progress=cfg.progress, history_at=data.panel_at,
+                      baseline=cfg.models.baseline)
     base = [a for f in forecasters for a in f.aliases]
     classes = pd.concat([classify_series(data.panel_at(c), as_of=c).assign(**{CUTOFF_COL: c})
                          for c in cutoffs], ignore_index=True)
@@ -148,10 +203,11 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
 
 def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
                     scenarios: list[Scenario], choice: pd.DataFrame, candidates: list[str],
-                    raw_backtest: pd.DataFrame, pick: str, *, hierarchy: str = "world",
-                    ) -> dict[str, pd.DataFrame]:
+                    raw_backtest: pd.DataFrame, pick: str, *, reference: Scenario,
+                    hierarchy: str = "world") -> dict[str, pd.DataFrame]:
     """Per scenario: every model's forecast, routed, then the published pick per series
-    (reconciled to WORLD under hierarchy world; as forecast under hierarchy none)."""
+    (reconciled to WORLD under hierarchy world; as forecast under hierarchy none), moved by
+    the policy effect relative to the `reference` scenario."""
     as_of = panel[TIME_COL].max()
     level = tuple(cfg.backtest.level)
     classes = classify_series(panel, as_of=as_of)
@@ -162,11 +218,10 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
             panel, as_of=as_of)
         tracking.log_metrics({f"effect_{k}": v for k, v in effect.coef_.items()}
                              | {"effect_n_rows": effect.n_rows_})
-    reference = load_scenario(eff_cfg.reference)
     out = {}
     for scenario in scenarios:
         fc = forecast_all(forecasters, panel, h=cfg.publish.h, as_of=as_of, scenario=scenario,
-                          level=level)
+                          level=level, baseline=cfg.models.baseline)
         fc = route(fc, classes, smooth=cfg.models.routing.smooth,
                    intermittent=cfg.models.routing.intermittent, alias=ROUTED, levels=level)
         fc = apply_choice(fc, choice, models=candidates, champion_alias=CHAMPION,
@@ -178,6 +233,7 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
                          horizon=steps)
         frame = _published_pick(fc, choice, pick=pick, baseline=cfg.models.baseline,
                                 level=level)
+        frame["model"] = _with_fallbacks(frame["model"], fc[FALLBACK_COL], cfg.models.baseline)
         if effect is not None and scenario.name != reference.name:
             mult = effect.multiplier(panel, h=cfg.publish.h, scenario=scenario,
                                      reference=reference)
@@ -218,6 +274,15 @@ def _published_pick(fc: pd.DataFrame, choice: pd.DataFrame, *, pick: str, baseli
                                   model_columns(baseline, level), strict=True):
         frame[out] = np.where(chosen, fc[col].to_numpy(), fc[fallback].to_numpy())
     return frame
+
+
+def _with_fallbacks(labels: pd.Series, fallbacks: pd.Series, baseline: str) -> pd.Series:
+    """Published model labels, each naming the models in it that fell back to the baseline."""
+    def one(label: str, fell: str) -> str:
+        hit = sorted(set(fell.split("+")) & set(label.replace(":", "+").split("+"))) if fell else []
+        return f"{label} ({'+'.join(hit)} fell back to {baseline})" if hit else label
+    return pd.Series([one(a, b) for a, b in zip(labels, fallbacks, strict=True)],
+                     index=labels.index)
 
 
 def _insample(backtest: pd.DataFrame, pick: str) -> pd.DataFrame:
@@ -299,6 +364,8 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     check_publish_target(cfg, as_of)
     forecasters = build_forecasters(cfg.models)
     check_publish_choice(cfg, forecasters)
+    scenarios = scenarios_for(cfg)
+    reference = reference_scenario(cfg, scenarios)
     if cfg.tracking.enabled:
         prepare_store(cfg.tracking.uri, cfg.tracking.experiment)
     lock = (month_lock(cfg.publish.dir, f"{as_of:%Y-%m}") if cfg.publish.enabled
@@ -306,21 +373,20 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     with lock:
         check_publish_target(cfg, as_of)  # again under the lock: a racing job may have won
         return _run_checked(cfg, data=data, panel=panel, cutoffs=cutoffs,
-                            forecasters=forecasters, run_dir=run_dir, run_name=run_name,
-                            extra_tags=extra_tags)
+                            forecasters=forecasters, scenarios=scenarios, reference=reference,
+                            run_dir=run_dir, run_name=run_name, extra_tags=extra_tags)
 
 
 def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
-                 cutoffs: list[pd.Timestamp], forecasters: list, run_dir: Path, run_name: str,
+                 cutoffs: list[pd.Timestamp], forecasters: list, scenarios: list[Scenario],
+                 reference: Scenario, run_dir: Path, run_name: str,
                  extra_tags: dict[str, str] | None) -> JobResult:
     """The job after every check passed: compute, write, publish, track."""
     as_of = panel[TIME_COL].max()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True).encode())
-    scenarios = scenarios_for(cfg)
     # backtest and feature frame under the reference scenario when it is among those run
-    main_scenario = next((s for s in scenarios
-                          if s.name == cfg.publish.scenario_effect.reference), scenarios[0])
+    main_scenario = reference if reference.name in {s.name for s in scenarios} else scenarios[0]
     commit, dirty = tracking.git_state()
     tags = {
         "git_commit": commit, "git_dirty": str(dirty), "data_hash": tracking.data_hash(panel),
@@ -337,6 +403,7 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
             tracking.log_panel(panel, source=data.source, name=f"magnets-{as_of:%Y-%m}")
         raw_bt, candidates = backtest_models(cfg, data, forecasters, main_scenario,
                                              cutoffs)
+        tracking.log_metrics({"n_fallbacks": n_fallbacks(raw_bt)})
         bt = raw_bt
         if cfg.backtest.calibrate:
             bt = calibrate_backtest(raw_bt, models=[*candidates, CHAMPION, ENSEMBLE],
@@ -380,7 +447,8 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
             _keep(plot_mase_by_horizon(by_horizon, path=run_dir / "mase_by_horizon.png",
                                        baseline=cfg.models.baseline), files)
         forecasts = final_forecasts(cfg, panel, forecasters, scenarios, choice, candidates,
-                                    raw_bt, pub.model, hierarchy=data.hierarchy)
+                                    raw_bt, pub.model, reference=reference,
+                                    hierarchy=data.hierarchy)
         for name, frame in forecasts.items():
             _write_csv(frame, run_dir / f"forecast_{name}.csv", files)
             if cfg.plots:

@@ -96,10 +96,8 @@ def check_settings(cfg: DictConfig) -> None:
     """Every typed setting of the composed config, checked; InputError on the first bad one."""
     for key, spec in SETTINGS.items():
         if OmegaConf.select(cfg, key, default="<missing>") == "<missing>":
-            continue  # a scenario=all config has no single name, for example
+            continue  # a setting some configs leave out
         _check_one(key, spec, OmegaConf.select(cfg, key))
-    if cfg.scenario.get("name") == "all":
-        return
     if tuple(sorted(cfg.backtest.level)) != LEVELS:
         raise _fail("backtest.level", f"={list(cfg.backtest.level)}: only {list(LEVELS)} are "
                     "supported (the published schema has lo_80..hi_95)")
@@ -130,3 +128,9 @@ def _keys(node: object, prefix: str = "") -> list[str]:
             out.append(key)
             out += _keys(v, key + ".")
     return out
+
+
+def check_name(key: str, value: object) -> None:
+    """Refuse a name that becomes a path unless it is safe (as scenario.name); InputError naming
+    `key`."""
+    _check_one(key, SETTINGS["scenario.name"], value)
