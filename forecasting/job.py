@@ -8,10 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 
 from forecasting import tracking
@@ -44,14 +40,9 @@ from forecasting.plots import plot_backtest, plot_fan, plot_mase_by_horizon, plo
 from forecasting.publish import publish, refuse_republish
 from forecasting.publish_lock import check_publish_dir, month_lock
 from forecasting.reconcile import FORECAST_COL, reconcile
+from forecasting.scenario_config import reference_scenario, scenarios_for
 from forecasting.scenario_effect import PolicyEffect, apply_multiplier
-from forecasting.scenarios import (
-    SCENARIO_GROUP,
-    Scenario,
-    is_scenario_set,
-    scenario_from_config,
-    scenarios_from_config,
-)
+from forecasting.scenarios import Scenario
 from forecasting.schema import (
     CUTOFF_COL,
     ID_COL,
@@ -60,7 +51,7 @@ from forecasting.schema import (
     TIME_COL,
     InputError,
 )
-from forecasting.settings import CONF_DIR, check_name, check_settings
+from forecasting.settings import check_settings
 from forecasting.tracking_store import prepare_store
 
 ROUTED, CHAMPION, ENSEMBLE = "Routed", "Champion", "Ensemble"
@@ -96,57 +87,6 @@ def _keep(path: Path, files: dict[str, Path]) -> None:
     """Remember a file the job wrote and log it to the active run."""
     files[path.name] = path
     tracking.log_artifact(path)
-
-
-def scenarios_for(cfg: DictConfig) -> list[Scenario]:
-    """The scenarios of the run as Hydra composed them: the one of `scenario=<name>`, or each
-    member of a set such as `scenario=all` (conf/scenario/all.yaml's defaults list); every
-    name checked as a safe file name (it names a published CSV)."""
-    scenarios = scenarios_from_config(cfg.scenario)
-    for scenario in scenarios:
-        check_name("scenario.name", scenario.name)
-    choice = HydraConfig.get().runtime.choices.get(SCENARIO_GROUP) if (
-        HydraConfig.initialized()) else None
-    if choice and not is_scenario_set(cfg.scenario) and scenarios[0].name != choice:
-        raise InputError(Path("conf") / SCENARIO_GROUP / f"{choice}.yaml",
-                         f"name {scenarios[0].name!r} differs from the option name {choice!r}",
-                         column="name")
-    return scenarios
-
-
-def reference_scenario(cfg: DictConfig, scenarios: list[Scenario]) -> Scenario:
-    """The policy effect's reference (publish.scenario_effect.reference): one of the run's
-    scenarios, or else that option of the scenario group composed by Hydra (the running app's
-    search path, --config-dir included; the repository's conf/ outside an app)."""
-    name = cfg.publish.scenario_effect.reference
-    check_name("publish.scenario_effect.reference", name)
-    found = next((s for s in scenarios if s.name == name), None)
-    if found is not None:
-        return found
-    if GlobalHydra.instance().is_initialized():
-        node = _compose_option(name)
-    else:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            node = _compose_option(name)
-    if is_scenario_set(node):
-        raise InputError("config", f"publish.scenario_effect.reference={name!r} is a set of "
-                         "scenarios; name one scenario", column="publish.scenario_effect.reference")
-    return scenario_from_config(_plain(node))
-
-
-def _compose_option(name: str) -> DictConfig:
-    """The scenario group's option `name`, composed on its own on the run's search path
-    (InputError when there is none)."""
-    paths = HydraConfig.get().searchpath if HydraConfig.initialized() else []
-    overrides = [f"hydra.searchpath=[{','.join(paths)}]"] if paths else []
-    try:
-        return compose(config_name="config",
-                       overrides=[*overrides, f"{SCENARIO_GROUP}={name}"])[SCENARIO_GROUP]
-    except MissingConfigException as err:
-        options = GlobalHydra.instance().config_loader().get_group_options(SCENARIO_GROUP)
-        raise InputError("config", f"publish.scenario_effect.reference={name!r}: no such "
-                         f"scenario; available: {options}",
-                         column="publish.scenario_effect.reference") from err
 
 
 def check_publish_target(cfg: DictConfig, as_of: pd.Timestamp) -> None:

@@ -13,9 +13,9 @@ from omegaconf import OmegaConf
 
 from forecasting.cli import CONF_DIR
 from forecasting.features.pipeline import FEATURE_SETS
-from forecasting.job import scenarios_for
 from forecasting.models.registry import build_forecasters
 from forecasting.reconcile import METHODS
+from forecasting.scenario_config import scenarios_for
 from forecasting.tracking import flatten
 from tests.test_job import write_plain
 from tests.test_scenarios import SHIPPED

@@ -9,7 +9,8 @@ modules are placed by what they do:
 - features: inputs.py (the model input from the loaders, months via features.base)
 - models: scenario_effect.py (the ridge regression of the policy effect)
 - backtest: reconcile.py (coherence of forecasts, after the models)
-- job: job.py, settings.py, publish.py, publish_lock.py, plots.py, tracking.py, tracking_store.py
+- job: job.py, settings.py, scenario_config.py (the run's scenarios from the composed config),
+  publish.py, publish_lock.py, plots.py, tracking.py, tracking_store.py
 - cli: cli.py, runs_cli.py
 """
 
@@ -27,8 +28,8 @@ TOP_LEVEL: dict[str, str] = {
     "forecasting.inputs": "features",
     "forecasting.scenario_effect": "models",
     "forecasting.reconcile": "backtest",
-    **{f"forecasting.{m}": "job" for m in ("job", "settings", "publish", "publish_lock", "plots",
-                                           "tracking", "tracking_store")},
+    **{f"forecasting.{m}": "job" for m in ("job", "settings", "scenario_config", "publish",
+                                           "publish_lock", "plots", "tracking", "tracking_store")},
     "forecasting.cli": "cli", "forecasting.runs_cli": "cli",
 }
 PACKAGE = Path(forecasting.__file__).resolve().parent

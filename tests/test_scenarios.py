@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 
-from forecasting.job import reference_scenario, scenarios_for
+from forecasting.scenario_config import reference_scenario, scenarios_for
 from forecasting.scenarios import (
     Scenario,
     as_scenario,
