@@ -106,12 +106,13 @@ def check_settings(cfg: DictConfig) -> None:
 def check_overrides(overrides: Iterable[str], cfg: DictConfig) -> None:
     """Refuse `+key=value` overrides that add a setting no config group defines (a typo such
     as `+backtest.nwindows=4` would otherwise be ignored). Allowed: keys inside FREE_FORM
-    subtrees (constructor arguments, builder parameters) and `+group=option` additions."""
+    subtrees (constructor arguments, builder parameters) and `+group=option` or
+    `+group@package=option` additions (e.g. `+scenario@scenario.scenarios.mine=mine`)."""
     for override in overrides:
         if not override.startswith("+"):
             continue
         key = override.lstrip("+").split("=", 1)[0].strip()
-        if key.startswith(FREE_FORM) or (CONF_DIR / key).is_dir():
+        if key.startswith(FREE_FORM) or (CONF_DIR / key.split("@", 1)[0]).is_dir():
             continue
         known = [k for k in _keys(OmegaConf.to_container(cfg, resolve=False)) if k != key]
         hint = difflib.get_close_matches(key, known, n=1)
