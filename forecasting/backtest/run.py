@@ -94,12 +94,13 @@ def forecast_all(forecasters: Sequence[Forecaster], panel: pd.DataFrame, *, h: i
     """
     history = panel.loc[panel[TIME_COL] <= as_of]
     fitted = [f for f in forecasters if not hasattr(f, "combine")]
-    parts, failed, found = [], {}, {} if errors is None else errors
+    found = {} if errors is None else errors
+    parts, failed = [], {}
     for f in fitted:
         if bar is not None:
             bar.set_postfix_str(f"{pd.Timestamp(as_of):%Y-%m} {'+'.join(f.aliases)}")
         part, bad = _forecast_or_skip(f, history, baseline=baseline, h=h, as_of=as_of,
-                                         scenario=scenario, level=level)
+                                      scenario=scenario, level=level)
         parts.append(part)
         if bad:
             failed[tuple(f.aliases)] = bad
