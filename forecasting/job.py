@@ -21,7 +21,7 @@ from forecasting.backtest.metrics import (
     seasonal_scale,
     summarise,
 )
-from forecasting.backtest.run import forecast_all, run_backtest
+from forecasting.backtest.run import FALLBACK_COL, forecast_all, n_fallbacks, run_backtest
 from forecasting.backtest.selection import (
     GROUP_COL,
     SelectionRule,
@@ -41,8 +41,9 @@ from forecasting.plots import plot_backtest, plot_fan, plot_mase_by_horizon, plo
 from forecasting.publish import publish, refuse_republish
 from forecasting.publish_lock import check_publish_dir, month_lock
 from forecasting.reconcile import FORECAST_COL, reconcile
+from forecasting.scenario_config import reference_scenario, scenarios_for
 from forecasting.scenario_effect import PolicyEffect, apply_multiplier
-from forecasting.scenarios import Scenario, available_scenarios, load_scenario, scenario_from_config
+from forecasting.scenarios import Scenario
 from forecasting.schema import (
     CUTOFF_COL,
     ID_COL,
@@ -88,13 +89,6 @@ def _keep(path: Path, files: dict[str, Path]) -> None:
     """Remember a file the job wrote and log it to the active run."""
     files[path.name] = path
     tracking.log_artifact(path)
-
-
-def scenarios_for(cfg: DictConfig) -> list[Scenario]:
-    """The scenario of the run, or every named scenario for `scenario=all`."""
-    if cfg.scenario.get("name") == "all":
-        return [load_scenario(name) for name in available_scenarios()]
-    return [scenario_from_config(_plain(cfg.scenario))]
 
 
 def check_publish_target(cfg: DictConfig, label: str) -> None:
@@ -143,7 +137,7 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
     level = tuple(bt_cfg.level)
     bt = run_backtest(panel, forecasters, h=bt_cfg.h, cutoffs=cutoffs, scenario=scenario,
                       level=level, progress=cfg.progress, history_at=data.panel_at,
-                      n_jobs=bt_cfg.n_jobs)
+                      baseline=cfg.models.baseline, n_jobs=bt_cfg.n_jobs)
     base = [a for f in forecasters for a in f.aliases]
     classes = pd.concat([classify_series(data.panel_at(c), as_of=c).assign(**{CUTOFF_COL: c})
                          for c in cutoffs], ignore_index=True)
@@ -159,10 +153,11 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
 
 def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
                     scenarios: list[Scenario], choice: pd.DataFrame, candidates: list[str],
-                    raw_backtest: pd.DataFrame, pick: str, *, hierarchy: str = "world",
-                    ) -> dict[str, pd.DataFrame]:
+                    raw_backtest: pd.DataFrame, pick: str, *, reference: Scenario,
+                    hierarchy: str = "world") -> dict[str, pd.DataFrame]:
     """Per scenario: every model's forecast, routed, then the published pick per series
-    (reconciled to WORLD under hierarchy world; as forecast under hierarchy none)."""
+    (reconciled to WORLD under hierarchy world; as forecast under hierarchy none), moved by
+    the policy effect relative to the `reference` scenario."""
     as_of = panel[TIME_COL].max()
     level = tuple(cfg.backtest.level)
     classes = classify_series(panel, as_of=as_of)
@@ -173,11 +168,10 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
             panel, as_of=as_of)
         tracking.log_metrics({f"effect_{k}": v for k, v in effect.coef_.items()}
                              | {"effect_n_rows": effect.n_rows_})
-    reference = load_scenario(eff_cfg.reference)
     out = {}
     for scenario in scenarios:
         fc = forecast_all(forecasters, panel, h=cfg.publish.h, as_of=as_of, scenario=scenario,
-                          level=level)
+                          level=level, baseline=cfg.models.baseline)
         fc = route(fc, classes, smooth=cfg.models.routing.smooth,
                    intermittent=cfg.models.routing.intermittent, alias=ROUTED, levels=level)
         fc = apply_choice(fc, choice, models=candidates, champion_alias=CHAMPION,
@@ -189,6 +183,7 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
                          horizon=steps)
         frame = _published_pick(fc, choice, pick=pick, baseline=cfg.models.baseline,
                                 level=level)
+        frame["model"] = _with_fallbacks(frame["model"], fc[FALLBACK_COL], cfg.models.baseline)
         if effect is not None and scenario.name != reference.name:
             mult = effect.multiplier(panel, h=cfg.publish.h, scenario=scenario,
                                      reference=reference)
@@ -259,6 +254,15 @@ def _published_pick(fc: pd.DataFrame, choice: pd.DataFrame, *, pick: str, baseli
                                   model_columns(baseline, level), strict=True):
         frame[out] = np.where(chosen, fc[col].to_numpy(), fc[fallback].to_numpy())
     return frame
+
+
+def _with_fallbacks(labels: pd.Series, fallbacks: pd.Series, baseline: str) -> pd.Series:
+    """Published model labels, each naming the models in it that fell back to the baseline."""
+    def one(label: str, fell: str) -> str:
+        hit = sorted(set(fell.split("+")) & set(label.replace(":", "+").split("+"))) if fell else []
+        return f"{label} ({'+'.join(hit)} fell back to {baseline})" if hit else label
+    return pd.Series([one(a, b) for a, b in zip(labels, fallbacks, strict=True)],
+                     index=labels.index)
 
 
 def _insample(backtest: pd.DataFrame, pick: str) -> pd.DataFrame:
@@ -345,6 +349,8 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     check_publish_target(cfg, label)
     forecasters = build_forecasters(cfg.models)
     check_publish_choice(cfg, forecasters)
+    scenarios = scenarios_for(cfg)
+    reference = reference_scenario(cfg, scenarios)
     if cfg.tracking.enabled:
         prepare_store(cfg.tracking.uri, cfg.tracking.experiment)
     lock = (month_lock(cfg.publish.dir, label) if cfg.publish.enabled
@@ -352,21 +358,21 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     with lock:
         check_publish_target(cfg, label)  # again under the lock: a racing job may have won
         return _run_checked(cfg, data=data, panel=panel, cutoffs=cutoffs,
-                            forecasters=forecasters, run_dir=run_dir, run_name=run_name,
-                            extra_tags=extra_tags, totals=totals)
+                            forecasters=forecasters, scenarios=scenarios, reference=reference,
+                            run_dir=run_dir, run_name=run_name, extra_tags=extra_tags,
+                            totals=totals)
 
 
 def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
-                 cutoffs: list[pd.Timestamp], forecasters: list, run_dir: Path, run_name: str,
+                 cutoffs: list[pd.Timestamp], forecasters: list, scenarios: list[Scenario],
+                 reference: Scenario, run_dir: Path, run_name: str,
                  extra_tags: dict[str, str] | None, totals: pd.DataFrame) -> JobResult:
     """The job after every check passed: compute, write, publish, track."""
     as_of = panel[TIME_COL].max()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True).encode())
-    scenarios = scenarios_for(cfg)
     # backtest and feature frame under the reference scenario when it is among those run
-    main_scenario = next((s for s in scenarios
-                          if s.name == cfg.publish.scenario_effect.reference), scenarios[0])
+    main_scenario = reference if reference.name in {s.name for s in scenarios} else scenarios[0]
     commit, dirty = tracking.git_state()
     tags = {
         "git_commit": commit, "git_dirty": str(dirty), "data_hash": tracking.data_hash(panel),
@@ -384,6 +390,7 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
             tracking.log_panel(panel, source=data.source, name=f"magnets-{as_of:%Y-%m}")
         raw_bt, candidates = backtest_models(cfg, data, forecasters, main_scenario,
                                              cutoffs)
+        tracking.log_metrics({"n_fallbacks": n_fallbacks(raw_bt)})
         bt = raw_bt
         if cfg.backtest.calibrate:
             bt = calibrate_backtest(raw_bt, models=[*candidates, CHAMPION, ENSEMBLE],
@@ -427,7 +434,8 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
             _keep(plot_mase_by_horizon(by_horizon, path=run_dir / "mase_by_horizon.png",
                                        baseline=cfg.models.baseline), files)
         forecasts = final_forecasts(cfg, panel, forecasters, scenarios, choice, candidates,
-                                    raw_bt, pub.model, hierarchy=data.hierarchy)
+                                    raw_bt, pub.model, reference=reference,
+                                    hierarchy=data.hierarchy)
         nowcast = nowcast_forecasts(forecasts, totals, raw_bt, pub.model)
         for name, frame in forecasts.items():
             _write_csv(frame, run_dir / f"forecast_{name}.csv", files)

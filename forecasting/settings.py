@@ -102,10 +102,8 @@ def check_settings(cfg: DictConfig) -> None:
     """Every typed setting of the composed config, checked; InputError on the first bad one."""
     for key, spec in SETTINGS.items():
         if OmegaConf.select(cfg, key, default="<missing>") == "<missing>":
-            continue  # a scenario=all config has no single name, for example
+            continue  # a setting some configs leave out
         _check_one(key, spec, OmegaConf.select(cfg, key))
-    if cfg.scenario.get("name") == "all":
-        return
     if tuple(sorted(cfg.backtest.level)) != LEVELS:
         raise _fail("backtest.level", f"={list(cfg.backtest.level)}: only {list(LEVELS)} are "
                     "supported (the published schema has lo_80..hi_95)")
@@ -114,12 +112,13 @@ def check_settings(cfg: DictConfig) -> None:
 def check_overrides(overrides: Iterable[str], cfg: DictConfig) -> None:
     """Refuse `+key=value` overrides that add a setting no config group defines (a typo such
     as `+backtest.nwindows=4` would otherwise be ignored). Allowed: keys inside FREE_FORM
-    subtrees (constructor arguments, builder parameters) and `+group=option` additions."""
+    subtrees (constructor arguments, builder parameters) and `+group=option` or
+    `+group@package=option` additions (e.g. `+scenario@scenario.scenarios.mine=mine`)."""
     for override in overrides:
         if not override.startswith("+"):
             continue
         key = override.lstrip("+").split("=", 1)[0].strip()
-        if key.startswith(FREE_FORM) or (CONF_DIR / key).is_dir():
+        if key.startswith(FREE_FORM) or (CONF_DIR / key.split("@", 1)[0]).is_dir():
             continue
         known = [k for k in _keys(OmegaConf.to_container(cfg, resolve=False)) if k != key]
         hint = difflib.get_close_matches(key, known, n=1)
@@ -136,3 +135,9 @@ def _keys(node: object, prefix: str = "") -> list[str]:
             out.append(key)
             out += _keys(v, key + ".")
     return out
+
+
+def check_name(key: str, value: object) -> None:
+    """Refuse a name that becomes a path unless it is safe (as scenario.name); InputError naming
+    `key`."""
+    _check_one(key, SETTINGS["scenario.name"], value)
