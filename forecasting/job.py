@@ -258,7 +258,8 @@ def score_earlier(cfg: DictConfig, data: ModelInput, as_of: pd.Timestamp, run_di
 
 def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd.DataFrame, *,
                   run_id: str | None, tags: dict[str, str], hierarchy: str = "world",
-                  board: pd.DataFrame | None = None, card: Scorecard | None = None) -> object:
+                  board: pd.DataFrame | None = None, card: Scorecard | None = None,
+                  fans: dict[str, Path] | None = None) -> object:
     """Publish the scenario CSVs, history and manifest (then the comparison plot and
     report.html); log them to MLflow."""
     published = publish(forecasts, as_of=tags["as_of"], out_dir=cfg.publish.dir,
@@ -272,11 +273,13 @@ def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd
                             "package_version": tags["package_version"],
                             "history_cells_by_status": provenance(panel)})
     paths = [*published.csv_paths.values(), published.history_path, published.manifest_path]
+    comparison = None
     if cfg.plots:
-        paths.append(plot_scenarios(forecasts, history=panel,
-                                    path=published.directory / "scenarios.png"))
+        comparison = plot_scenarios(forecasts, history=panel,
+                                    path=published.directory / "scenarios.png")
+        paths.append(comparison)
     paths.append(write_report(published, forecasts=forecasts, history=panel, board=board,
-                              card=card, charts=cfg.plots))
+                              card=card, fans=fans, comparison=comparison))
     for path in paths:  # under published/: the run directory has its own forecast_*.csv
         tracking.log_artifact(path, artifact_path="published")
     tracking.set_tag("published", str(published.directory))
@@ -408,7 +411,9 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
         if cfg.publish.enabled:
             card = score_earlier(cfg, data, as_of, run_dir, files)
             published = publish_month(cfg, forecasts, panel, run_id=run_id, tags=tags,
-                                      hierarchy=data.hierarchy, board=board, card=card)
+                                      hierarchy=data.hierarchy, board=board, card=card,
+                                      fans={n: files[f"fan_{n}.png"] for n in forecasts}
+                                      if cfg.plots else None)
     return JobResult(leaderboard=board, choice=choice, files=files, run_id=run_id,
                      published=published, series=data.summary, published_choice=pub,
                      provenance=provenance(panel), scorecard=card)

@@ -2,23 +2,23 @@
 
 Sections: identifiers, what changed since the last publication (new figures, revisions),
 fan charts per scenario, scenario comparison, backtest leaderboard, scorecard of past
-publications, data provenance. Charts are PNGs inlined as base64 data URIs, the style sheet
-is inline: the page needs no network and no other file.
+publications, data provenance. Charts are the PNGs plots.py drew for the run (fan charts,
+scenario comparison) inlined as base64 data URIs, the style sheet is inline: the page needs no
+network and no other file.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from forecasting.atomic import write_bytes_atomic
-from forecasting.plots import plot_fan, plot_scenarios, shown_series
+from forecasting.plots import shown_series
 from forecasting.publish import HISTORY_NAME, PublishResult, history_public, read_history
 from forecasting.reconcile import FORECAST_COL
 from forecasting.schema import ID_COL, STATUS_COL, STATUSES, TIME_COL
@@ -57,12 +57,6 @@ def _img(png: bytes, alt: str, caption: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (f'<figure><img alt="{_esc(alt)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{_esc(caption)}</figcaption></figure>")
-
-
-def render_png(draw: Callable[[Path], Path]) -> bytes:
-    """PNG bytes of a plots.py function that writes to a path (drawn in a temporary dir)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        return draw(Path(tmp) / "chart.png").read_bytes()
 
 
 def history_changes(previous: pd.DataFrame, current: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -199,28 +193,32 @@ def _provenance_section(history: pd.DataFrame) -> str:
 
 def build_report(published: PublishResult, *, forecasts: Mapping[str, pd.DataFrame],
                  history: pd.DataFrame, board: pd.DataFrame | None = None,
-                 card: Scorecard | None = None, charts: bool = True) -> str:
-    """The report page of a publication as an HTML string."""
+                 card: Scorecard | None = None, fans: Mapping[str, Path] | None = None,
+                 comparison: Path | None = None) -> str:
+    """The report page of a publication as an HTML string.
+
+    `fans`: the fan chart PNG of each scenario (plots.plot_fan), `comparison`: the scenario
+    comparison PNG (plots.plot_scenarios); None when the run drew no plots.
+    """
     manifest = published.manifest
     as_of = manifest["as_of"]
     reference = ((manifest.get("config") or {}).get("publish") or {}).get(
         "scenario_effect", {}).get("reference", sorted(forecasts)[0])
     previous = card.publications[-1] if card is not None and card.publications else None
-    fans = "".join(_img(render_png(lambda p, n=name, f=frame: plot_fan(f, history, path=p,
-                                                                     scenario=n)),
-                        f"fan chart {name}", f"Scenario {name}: forecast with 80% and 95% "
-                        "intervals over the last 36 months of history.")
-                   for name, frame in sorted(forecasts.items())) if charts else (
+    fan_html = "".join(_img(Path(fans[name]).read_bytes(), f"fan chart {name}",
+                            f"Scenario {name}: forecast with 80% and 95% intervals over the "
+                            "last 36 months of history.")
+                       for name in sorted(forecasts)) if fans else (
         '<p class="note">Charts were not drawn (plots=false).</p>')
-    compare = _img(render_png(lambda p: plot_scenarios(forecasts, history=history, path=p)),
-                   "scenario comparison", "Point forecast per scenario.") if charts else ""
+    compare = _img(Path(comparison).read_bytes(), "scenario comparison",
+                   "Point forecast per scenario.") if comparison else ""
     models = sorted({m for f in forecasts.values() for m in f["model"].astype(str)})
     h = max(int(f[TIME_COL].nunique()) for f in forecasts.values())
     sections = [
         ("identifiers", "Identifiers", _identifiers(manifest)),
         ("changes", "What changed since the last publication",
          _changes_section(previous, history_public(history))),
-        ("fan-charts", "Fan charts per scenario", fans),
+        ("fan-charts", "Fan charts per scenario", fan_html),
         ("scenarios", "Scenario comparison",
          f"<p>Tonnes summed over the {h} forecast months per series, and each scenario against "
          f"<code>{_esc(reference)}</code>.</p>"

@@ -52,7 +52,8 @@ TOLERANCE = 0.05  # half the published rounding step (0.1)
 CARD_COLUMNS: tuple[str, ...] = (
     "as_of", "scenario", "destination", "month", "horizon", "model", "status", "actual",
     "tonnes", "lo_80", "hi_80", "lo_95", "hi_95", "error", "ape", "held_80", "held_95",
-    "snaive", "snaive_error", "snaive_ape", "snaive_held_80", "snaive_held_95", "scale")
+    "snaive", "snaive_lo_80", "snaive_hi_80", "snaive_lo_95", "snaive_hi_95", "snaive_error",
+    "snaive_ape", "snaive_held_80", "snaive_held_95", "scale")
 
 
 @dataclass(frozen=True)
@@ -192,10 +193,11 @@ def score_publication(pub: Publication, data: ModelInput, actuals: pd.DataFrame,
     out["snaive_error"] = sn - y
     out["snaive_ape"] = _ape(sn - y, y)
     for level in LEVELS:
-        out[f"held_{level}"] = _held(y, out[f"lo_{level}"].to_numpy(),
-                                     out[f"hi_{level}"].to_numpy())
-        out[f"snaive_held_{level}"] = _held(y, cells[lo_col(BASELINE, level)].to_numpy(float),
-                                            cells[hi_col(BASELINE, level)].to_numpy(float))
+        out[f"snaive_lo_{level}"] = cells[lo_col(BASELINE, level)].to_numpy(dtype=float)
+        out[f"snaive_hi_{level}"] = cells[hi_col(BASELINE, level)].to_numpy(dtype=float)
+        for prefix in ("", "snaive_"):
+            out[f"{prefix}held_{level}"] = _held(y, out[f"{prefix}lo_{level}"].to_numpy(),
+                                                 out[f"{prefix}hi_{level}"].to_numpy())
     out["scale"] = cells["scale"].to_numpy(dtype=float)
     return out.loc[:, list(CARD_COLUMNS)], len(due)
 
