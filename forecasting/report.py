@@ -68,7 +68,7 @@ def history_changes(previous: pd.DataFrame, current: pd.DataFrame) -> dict[str, 
     estimated in both with another value (estimates move when figures arrive).
     """
     both = previous.merge(current, on=["destination", "month"], how="outer",
-                          suffixes=("_before", "_now"), indicator=True)
+                          suffixes=("_before", "_now"))
     known_now = both["status_now"].isin(SCORED)
     known_before = both["status_before"].isin(SCORED)
     moved = ~np.isclose(both["tonnes_before"], both["tonnes_now"], rtol=REL_TOL, atol=0.0)
@@ -112,7 +112,7 @@ def _changes_section(previous: Publication | None, current: pd.DataFrame) -> str
     if len(ch["new"]):
         parts += ["<h3>New figures</h3>", _capped(ch["new"])]
     if len(ch["revised"]):
-        parts += ["<h3>Revisions (old -> new)</h3>", _capped(ch["revised"])]
+        parts += ["<h3>Revisions (old -> new)</h3>", _capped(ch["revised"], digits=2)]
     return "".join(parts)
 
 

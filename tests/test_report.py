@@ -77,6 +77,6 @@ def test_report_lists_a_revision_against_the_previous_history(tmp_path) -> None:
     text = write_report(res, forecasts={"status_quo": coherent()}, history=now,
                         card=card).read_text(encoding="utf-8")
     assert "<b>1</b> new reported or derived figures, <b>1</b> revisions" in text
-    for cell in ("2025-10", "700.0", "707.0", "7.0", "1.0"):  # old -> new, +7 t, +1.0 %
+    for cell in ("2025-10", "700.00", "707.00", "7.00", "1.00"):  # old -> new, +7 t, +1 %
         assert f"<td>{cell}</td>" in text
 
