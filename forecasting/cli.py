@@ -79,6 +79,8 @@ def _run(cfg: DictConfig) -> None:
     print(f"history: {cells} cells, " + ", ".join(
         f"{n} {status} ({n / max(cells, 1):.0%})" for status, n in result.provenance.items())
         + " (scores use " + cfg.backtest.score_on.replace("_", "+") + " cells)")
+    if result.scorecard is not None:
+        print(f"\n{result.scorecard.table()}")
     print(f"\nfiles: {run_dir}")
     if result.published is not None:
         print(f"published: {result.published.directory}")

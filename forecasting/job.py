@@ -41,6 +41,7 @@ from forecasting.plots import plot_backtest, plot_fan, plot_mase_by_horizon, plo
 from forecasting.publish import publish, refuse_republish
 from forecasting.publish_lock import check_publish_dir, month_lock
 from forecasting.reconcile import FORECAST_COL, reconcile
+from forecasting.report import write_report
 from forecasting.scenario_config import reference_scenario, scenarios_for
 from forecasting.scenario_effect import PolicyEffect, apply_multiplier
 from forecasting.scenarios import Scenario
@@ -53,6 +54,7 @@ from forecasting.schema import (
     TIME_COL,
     InputError,
 )
+from forecasting.scorecard import CARD_NAME, Scorecard, scorecard, summary_metrics, write_scorecard
 from forecasting.settings import check_settings
 from forecasting.tracking_store import prepare_store
 
@@ -71,6 +73,7 @@ class JobResult:
     series: SeriesSummary | None = None
     published_choice: PublishedChoice | None = None
     provenance: dict[str, int] = field(default_factory=dict)
+    scorecard: Scorecard | None = None
 
 
 def _plain(node: object) -> object:
@@ -288,13 +291,25 @@ def provenance(panel: pd.DataFrame) -> dict[str, int]:
     return {status: int(counts.get(status, 0)) for status in STATUSES}
 
 
+def score_earlier(cfg: DictConfig, data: ModelInput, as_of: pd.Timestamp, run_dir: Path,
+                  files: dict[str, Path]) -> Scorecard:
+    """Score the publications in publish.dir made before `as_of` against the panel known now;
+    write scorecard.csv into the run dir and log it with a few pooled metrics."""
+    card = scorecard(cfg.publish.dir, data, before=f"{as_of:%Y-%m}")
+    _keep(write_scorecard(card, run_dir / CARD_NAME), files)
+    tracking.log_metrics(summary_metrics(card))
+    return card
+
+
 def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd.DataFrame, *,
                   run_id: str | None, tags: dict[str, str], hierarchy: str = "world",
-                  nowcast: dict | None = None) -> object:
-    """Publish the scenario CSVs and manifest (plus the comparison plot); log them to MLflow."""
+                  nowcast: dict | None = None, board: pd.DataFrame | None = None,
+                  card: Scorecard | None = None, fans: dict[str, Path] | None = None) -> object:
+    """Publish the scenario CSVs, history and manifest (then the comparison plot and
+    report.html); log them to MLflow."""
     published = publish(forecasts, as_of=tags["as_of"], out_dir=cfg.publish.dir,
                         overwrite=cfg.publish.overwrite, coherent=hierarchy == "world",
-                        label=tags["publication"],
+                        label=tags["publication"], history=panel,
                         manifest_extra={
                             "data_hash": tags["data_hash"],
                             "config": OmegaConf.to_container(cfg, resolve=True),
@@ -303,10 +318,14 @@ def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd
                             "package_version": tags["package_version"],
                             "history_cells_by_status": provenance(panel),
                             "nowcast": nowcast or {}})
-    paths = [*published.csv_paths.values(), published.manifest_path]
+    paths = [*published.csv_paths.values(), published.history_path, published.manifest_path]
+    comparison = None
     if cfg.plots:
-        paths.append(plot_scenarios(forecasts, history=panel,
-                                    path=published.directory / "scenarios.png"))
+        comparison = plot_scenarios(forecasts, history=panel,
+                                    path=published.directory / "scenarios.png")
+        paths.append(comparison)
+    paths.append(write_report(published, forecasts=forecasts, history=panel, board=board,
+                              card=card, fans=fans, comparison=comparison))
     for path in paths:  # under published/: the run directory has its own forecast_*.csv
         tracking.log_artifact(path, artifact_path="published")
     tracking.set_tag("published", str(published.directory))
@@ -442,10 +461,13 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
             if cfg.plots:
                 _keep(plot_fan(frame, panel, path=run_dir / f"fan_{name}.png", scenario=name),
                       files)
-        published = None
+        published = card = None
         if cfg.publish.enabled:
+            card = score_earlier(cfg, data, as_of, run_dir, files)
             published = publish_month(cfg, forecasts, panel, run_id=run_id, tags=tags,
-                                      hierarchy=data.hierarchy, nowcast=nowcast)
+                                      hierarchy=data.hierarchy, nowcast=nowcast, board=board,
+                                      card=card, fans={n: files[f"fan_{n}.png"] for n in forecasts}
+                                      if cfg.plots else None)
     return JobResult(leaderboard=board, choice=choice, files=files, run_id=run_id,
                      published=published, series=data.summary, published_choice=pub,
-                     provenance=provenance(panel))
+                     provenance=provenance(panel), scorecard=card)

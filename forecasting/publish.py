@@ -1,6 +1,7 @@
 """Monthly publication: one forecast CSV per scenario plus manifest.json, validated and atomic.
 
-Layout: `<out_dir>/<as_of>/forecast_<scenario>.csv` and `<out_dir>/<as_of>/manifest.json`.
+Layout: `<out_dir>/<as_of>/forecast_<scenario>.csv`, `history.csv` (the history the forecast
+was fitted on, when given) and `<out_dir>/<as_of>/manifest.json`.
 The CSV schema and manifest fields are described in docs/publish_schema.md.
 """
 
@@ -20,7 +21,16 @@ import pandas as pd
 
 from forecasting.atomic import write_files_atomic
 from forecasting.reconcile import FORECAST_COL, interval_columns
-from forecasting.schema import ID_COL, TIME_COL, WORLD, InputError, month_start
+from forecasting.schema import (
+    ID_COL,
+    STATUS_COL,
+    STATUSES,
+    TARGET_COL,
+    TIME_COL,
+    WORLD,
+    InputError,
+    month_start,
+)
 
 PUBLIC_COLUMNS: tuple[str, ...] = (
     "as_of", "scenario", "destination", "month", "horizon", "kind", "model",
@@ -34,6 +44,8 @@ MODEL_COL = "model"
 KIND_COL = "kind"
 KINDS: tuple[str, ...] = ("forecast", "nowcast")  # nowcast: split to a known total (nowcast.py)
 MANIFEST_NAME = "manifest.json"
+HISTORY_NAME = "history.csv"
+HISTORY_COLUMNS: tuple[str, ...] = ("destination", "month", "tonnes", "status")
 COHERENCE_TOL = 1e-6
 _AS_OF_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _LABEL_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-preliminary)?$")
@@ -52,6 +64,7 @@ class PublishResult:
     csv_paths: dict[str, Path]
     manifest_path: Path
     manifest: dict
+    history_path: Path | None = None
 
 
 def csv_name(scenario: str) -> str:
@@ -178,16 +191,45 @@ def _existing(directory: Path) -> list[Path]:
     """Published files already in `directory` (manifest and forecast CSVs)."""
     if not directory.is_dir():
         return []
-    found = sorted(directory.glob(csv_name("*")))
+    found = sorted([*directory.glob(csv_name("*")), *directory.glob(HISTORY_NAME)])
     manifest = directory / MANIFEST_NAME
     return [manifest, *found] if manifest.exists() else found
 
 
+def history_public(panel: pd.DataFrame) -> pd.DataFrame:
+    """The modelling panel as published history: destination, month, tonnes, status."""
+    out = pd.DataFrame({
+        "destination": panel[ID_COL].astype(str).to_numpy(),
+        "month": pd.to_datetime(panel[TIME_COL]).dt.strftime("%Y-%m").to_numpy(),
+        "tonnes": panel[TARGET_COL].to_numpy(dtype=float),
+        "status": panel[STATUS_COL].astype(str).to_numpy(),
+    })
+    return out.sort_values(["destination", "month"], ignore_index=True)
+
+
+def read_history(path: str | Path) -> pd.DataFrame:
+    """Read a published history.csv back (destination, month, tonnes, status); InputError if bad."""
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    if tuple(raw.columns) != HISTORY_COLUMNS:
+        raise InputError(path, f"columns are {list(raw.columns)}, expected {list(HISTORY_COLUMNS)}")
+    out = raw.assign(tonnes=pd.to_numeric(raw["tonnes"], errors="coerce"))
+    bad = out["tonnes"].isna().to_numpy() | ~raw["status"].isin(STATUSES).to_numpy()
+    if bad.any():
+        i = int(bad.argmax())
+        column = "tonnes" if pd.isna(out["tonnes"].iloc[i]) else "status"
+        raise InputError(path, f"{raw[column].iloc[i]!r} is not valid", row=i, column=column)
+    return out
+
+
 def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str | Path,
             overwrite: bool = False, manifest_extra: Mapping | None = None,
-            coherent: bool = True, label: str | None = None) -> PublishResult:
+            coherent: bool = True, label: str | None = None,
+            history: pd.DataFrame | None = None) -> PublishResult:
     """Validate, then atomically write one CSV per scenario and manifest.json under
     out_dir/<label> (label: `as_of`, or e.g. `2025-12-preliminary` for a nowcast publication).
+
+    `history` (a modelling panel: unique_id, ds, y, status) is published as history.csv, with
+    its checksum in the manifest's `files`, so a later report can list what changed since.
 
     Nothing is written if any frame is invalid (InputError, a ValueError) or if the as_of
     directory already holds a publication and `overwrite` is False (PublishExistsError).
@@ -220,6 +262,12 @@ def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str |
         payload[directory / csv_name(scenario)] = data
         files.append({"name": csv_name(scenario), "rows": len(public),
                       "sha256": hashlib.sha256(data).hexdigest()})
+    if history is not None:
+        public = history_public(history)
+        data = public.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        payload[directory / HISTORY_NAME] = data
+        files.append({"name": HISTORY_NAME, "rows": len(public),
+                      "sha256": hashlib.sha256(data).hexdigest()})
     manifest = {**extra, "as_of": as_of, "label": label or as_of, "scenarios": scenarios,
                 "files": files,
                 "created": datetime.now(UTC).isoformat(timespec="seconds")}
@@ -241,6 +289,7 @@ def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str |
         csv_paths={s: directory / csv_name(s) for s in scenarios},
         manifest_path=directory / MANIFEST_NAME,
         manifest=json.loads(text),
+        history_path=directory / HISTORY_NAME if history is not None else None,
     )
 
 
