@@ -352,7 +352,7 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
         pub = published_choice(board, setting=cfg.publish.choice, candidates=[
             ENSEMBLE, CHAMPION, *candidates])
         tracking.set_tag("published_choice", pub.model)
-        tracking.log_published(pub.evidence)
+        tracking.log_published(pub.summary(), pub.evidence)
         choice = final_choice(bt, models=candidates, scale=fold_scales(data, cutoffs),
                               groups=_groups(classify_series(panel, as_of=as_of)),
                               rule=selection_rule(cfg))

@@ -360,7 +360,6 @@ def top_destinations(history: pd.DataFrame, *, top: int, candidates: set[str]) -
 
 SCENARIO_STYLES = (("-", "o", 3.4, 7.0), ("--", "s", 2.4, 5.0), (":", "^", 1.8, 4.0),
                    ("-.", "D", 1.3, 3.0))  # line style, marker, width, marker size
-NOTE_GID = "scenario-note"
 
 
 def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
@@ -416,11 +415,8 @@ def _figure_scenarios(forecasts: Mapping[str, pd.DataFrame], *, history: pd.Data
                     lw=lw, ms=ms, color=f"C{k}", alpha=0.85, zorder=2 + k,
                     label=scenario if i == 0 else None)
         note = coincidence_note(paths)
-        if note:
-            text = ax.text(0.01, 0.03, f"coincide: {note}", transform=ax.transAxes,
-                           fontsize="x-small", va="bottom",
-                           bbox=dict(facecolor="white", alpha=0.8, lw=0))
-            text.set_gid(NOTE_GID)
+        if note:  # in the title line, where it hides no data
+            ax.set_title(f"coincide: {note}", loc="right", fontsize="x-small")
         _format_axis(ax, uid)
     axes[0].set_ylabel("tonnes")
     fig.suptitle("Point forecast per scenario (intervals: fan charts and CSVs); each scenario has "

@@ -24,7 +24,8 @@ PUBLISHED_METRICS = ("skill", "msis_80", "coverage_80", "mase", "n_scored")
 REVIEW_VIEW = "review"  # the MLflow UI's shared-view key: ?viewStateShareKey=review
 SHARED_VIEW_TAG = "mlflow.sharedViewState."
 KEY_COLUMNS = ("tags.`published_choice`", *(f"metrics.`published_{m}`" for m in PUBLISHED_METRICS),
-               "tags.`as_of`", "tags.`scenario`", "tags.`data_source`")
+               "tags.`as_of`", "tags.`scenario`")
+NOTE_TAG = "mlflow.note.content"  # the run page's Description
 
 
 def package_version() -> str:
@@ -159,10 +160,12 @@ def log_summary(board: pd.DataFrame) -> None:
     mlflow.set_tag("best_model", str(best["model"]))
 
 
-def log_published(evidence: Mapping[str, float]) -> None:
-    """Parent-run metrics of the published choice (published_skill, _msis_80, _coverage_80,
-    _mase, _n_scored): the key columns of the review view."""
-    log_metrics({f"published_{k}": float(evidence[k]) for k in PUBLISHED_METRICS
+def log_published(summary: str, evidence: Mapping[str, float]) -> None:
+    """The published choice on the parent run: `summary` as the run's description and its
+    scores as metrics published_skill, _msis_80, _coverage_80, _mase, _n_scored (rounded to
+    3 decimals for the runs table; the full values are in the per-model metrics)."""
+    set_tag(NOTE_TAG, summary)
+    log_metrics({f"published_{k}": round(float(evidence[k]), 3) for k in PUBLISHED_METRICS
                  if pd.notna(evidence.get(k))})
 
 

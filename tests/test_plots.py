@@ -15,7 +15,6 @@ from forecasting.plots import (
     CLIPPED_GID,
     ESTIMATED_GID,
     FOLD_GID,
-    NOTE_GID,
     REPORTED_GID,
     _figure_backtest,
     _figure_fan,
@@ -361,8 +360,8 @@ def test_scenarios_stay_distinguishable_where_they_coincide(history: pd.DataFram
     widths = [line.get_linewidth() for line in drawn]
     assert widths == sorted(widths, reverse=True)  # the first drawn is widest: it shows under
     until = f"{base[TIME_COL].min() + pd.DateOffset(months=2):%Y-%m}"
-    (note,) = [t for t in axes[0].texts if t.get_gid() == NOTE_GID]
-    assert note.get_text() == f"coincide: easing = status_quo; controls = easing until {until}"
+    assert axes[0].get_title(loc="right") == (
+        f"coincide: easing = status_quo; controls = easing until {until}")
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert {"controls", "easing", "status_quo", "reported"} <= set(labels)
     assert type(axes[0].xaxis.get_major_formatter()).__name__ == "ConciseDateFormatter"
