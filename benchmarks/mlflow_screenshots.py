@@ -52,7 +52,7 @@ def call(url: str, body: dict | None = None) -> dict:
 def run_job(workdir: Path) -> str:
     """The default job on the bundled data, tracked in a store under `workdir`; its URI."""
     uri = f"sqlite:///{workdir}/mlflow.db"
-    subprocess.run([sys.executable, "-m", "forecasting.cli", "scenario=all", "progress=false",
+    subprocess.run([sys.executable, "-m", "forecasting.cli", "progress=false",
                     f"tracking.uri={uri}", f"publish.dir={workdir}/published",
                     f"hydra.run.dir={workdir}/run"], cwd=workdir, check=True,
                    env={**os.environ, "PYTHONPATH": str(REPO)})
