@@ -26,7 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = "magnet-forecasting"
-WINDOW = "1800,1000"
+WINDOW = "2300,1000"
 # MLflow 3.17 picks its GenAI or model-training navigation from the URL (else the browser's
 # last choice, GenAI on a first visit); the shared view forecasting.tracking.REVIEW_VIEW
 # selects the key columns of the runs table.
