@@ -29,6 +29,7 @@ PORT ?= 5000
 WORKERS ?= 2
 TRACKING_URI ?= sqlite:///mlflow.db
 ui: $(STAMP)
+	@echo "runs table: http://127.0.0.1:$(PORT)/#/experiments/1/runs?workflowType=machine_learning&viewStateShareKey=review (1 = the first experiment of a fresh store; README: Reviewing runs)"
 	$(BIN)/mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(PORT) --workers $(WORKERS)
 
 bench: $(STAMP)

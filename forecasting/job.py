@@ -425,6 +425,7 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
         pub = published_choice(board, setting=cfg.publish.choice, candidates=[
             ENSEMBLE, CHAMPION, *candidates])
         tracking.set_tag("published_choice", pub.model)
+        tracking.log_published(pub.summary(), pub.evidence)
         choice = final_choice(bt, models=candidates, scale=fold_scales(data, cutoffs),
                               groups=_groups(classify_series(panel, as_of=as_of)),
                               rule=selection_rule(cfg))
@@ -447,11 +448,11 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
                                     board.drop(columns="score_on"), by_horizon,
                                     params=model_params(cfg.models))
         if cfg.plots:
-            shown = list(dict.fromkeys([cfg.models.baseline, CHAMPION,
-                                        str(board.iloc[0]["model"])]))
-            _keep(plot_backtest(bt, panel, models=shown, path=run_dir / "backtest.png"), files)
+            _keep(plot_backtest(bt, panel, models=[pub.model, cfg.models.baseline],
+                                published=pub.model, path=run_dir / "backtest.png"), files)
             _keep(plot_mase_by_horizon(by_horizon, path=run_dir / "mase_by_horizon.png",
-                                       baseline=cfg.models.baseline), files)
+                                       baseline=cfg.models.baseline, published=pub.model),
+                  files)
         forecasts = final_forecasts(cfg, panel, forecasters, scenarios, choice, candidates,
                                     raw_bt, pub.model, reference=reference,
                                     hierarchy=data.hierarchy)

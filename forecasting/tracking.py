@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import time
 import warnings
@@ -19,6 +20,12 @@ from omegaconf import DictConfig, OmegaConf
 from forecasting.tracking_store import run_identity
 
 PARAM_LIMIT = 6000
+PUBLISHED_METRICS = ("skill", "msis_80", "coverage_80", "mase", "n_scored")
+REVIEW_VIEW = "review"  # the MLflow UI's shared-view key: ?viewStateShareKey=review
+SHARED_VIEW_TAG = "mlflow.sharedViewState."
+KEY_COLUMNS = ("tags.`published_choice`", *(f"metrics.`published_{m}`" for m in PUBLISHED_METRICS),
+               "tags.`as_of`", "tags.`scenario`")
+NOTE_TAG = "mlflow.note.content"  # the run page's Description
 
 
 def package_version() -> str:
@@ -71,7 +78,8 @@ def flatten(cfg: DictConfig | Mapping, prefix: str = "") -> dict[str, str]:
 def job_run(cfg: DictConfig, *, run_name: str, tags: Mapping[str, str]) -> Iterator[str]:
     """Open the parent run of a job (FAILED if the job raises); yield its run id."""
     mlflow.set_tracking_uri(cfg.tracking.uri)
-    mlflow.set_experiment(cfg.tracking.experiment)
+    experiment = mlflow.set_experiment(cfg.tracking.experiment)
+    set_review_view(experiment.experiment_id)
     with mlflow.start_run(run_name=run_name, tags=dict(tags) | run_identity()) as run:
         params = flatten(cfg)
         items = list(params.items())
@@ -150,3 +158,26 @@ def log_summary(board: pd.DataFrame) -> None:
     mlflow.log_metrics({"best_mase": float(best["mase"]),
                         "best_skill": float(best["skill"]) if pd.notna(best["skill"]) else 0.0})
     mlflow.set_tag("best_model", str(best["model"]))
+
+
+def log_published(summary: str, evidence: Mapping[str, float]) -> None:
+    """The published choice on the parent run: `summary` as the run's description and its
+    scores as metrics published_skill, _msis_80, _coverage_80, _mase, _n_scored (rounded to
+    3 decimals for the runs table; the full values are in the per-model metrics)."""
+    set_tag(NOTE_TAG, summary)
+    log_metrics({f"published_{k}": round(float(evidence[k]), 3) for k in PUBLISHED_METRICS
+                 if pd.notna(evidence.get(k))})
+
+
+def review_view_state() -> dict[str, object]:
+    """The MLflow UI view state of the review view: the key columns, newest run first."""
+    return {"orderByKey": "attributes.start_time", "orderByAsc": False,
+            "selectedColumns": list(KEY_COLUMNS)}
+
+
+def set_review_view(experiment_id: str) -> None:
+    """Store the review view as a shared view of the experiment; the UI opens it at
+    `#/experiments/<id>?viewStateShareKey=review` (MLflow's runs table otherwise starts with
+    only Source, Models and Dataset columns)."""
+    mlflow.MlflowClient().set_experiment_tag(experiment_id, SHARED_VIEW_TAG + REVIEW_VIEW,
+                                             json.dumps(review_view_state()))

@@ -19,6 +19,7 @@ from forecasting.job import run_job
 from forecasting.models.stats import StatsForecaster
 from forecasting.publish import read_published
 from forecasting.schema import CUTOFF_COL, ID_COL, TIME_COL, WORLD
+from forecasting.tracking import PUBLISHED_METRICS, REVIEW_VIEW, SHARED_VIEW_TAG
 from tests.conftest import build_panel
 
 
@@ -86,6 +87,15 @@ def test_mlflow_run_read_back(job) -> None:
     assert set(children["tags.model"]) == set(board.index)
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    pub = run.data.tags["published_choice"]
+    for key in PUBLISHED_METRICS:  # the key columns of the review view, on the parent run
+        assert run.data.metrics[f"published_{key}"] == pytest.approx(board.loc[pub, key],
+                                                                      abs=5e-4)
+    assert run.data.tags["mlflow.note.content"].startswith(f"published: {pub} (")
+    view = json.loads(experiment.tags[SHARED_VIEW_TAG + REVIEW_VIEW])
+    for column in view["selectedColumns"]:
+        kind, name = column.split(".", 1)
+        assert name.strip("`") in (run.data.metrics if kind == "metrics" else run.data.tags)
     ets = children.loc[children["tags.model"] == "AutoETS", "run_id"].item()
     assert client.get_run(ets).data.params["season_length"] == "12"
     steps = {m.step for m in client.get_metric_history(ets, "fold_mase")}

@@ -11,20 +11,28 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from forecasting.plots import (
+    AHEAD_GID,
+    CLIPPED_GID,
     ESTIMATED_GID,
+    FOLD_GID,
     REPORTED_GID,
     _figure_backtest,
     _figure_fan,
     _figure_mase_by_horizon,
+    _figure_scenarios,
+    coincidence_note,
+    fan_limits,
     plot_backtest,
     plot_fan,
     plot_mase_by_horizon,
+    plot_scenarios,
 )
 from forecasting.reconcile import FORECAST_COL
 from forecasting.schema import (
     CUTOFF_COL,
     ESTIMATED,
     ID_COL,
+    OTHER,
     REPORTED,
     STATUS_COL,
     TARGET_COL,
@@ -128,7 +136,8 @@ def _by_gid(fig: Figure, gid: str) -> list:
 
 
 def test_estimated_and_reported_history_are_different_artists(history: pd.DataFrame) -> None:
-    fig = _figure_backtest(make_backtest(history), history, models=MODELS)
+    bt = make_backtest(history)
+    fig = _figure_backtest(bt, history, models=MODELS)
     axes = [ax for ax in fig.axes if ax.get_visible()]
     last12 = history.loc[(history[TIME_COL] > history[TIME_COL].max() - pd.DateOffset(months=12))
                          & (history[ID_COL] != WORLD)]
@@ -137,7 +146,10 @@ def test_estimated_and_reported_history_are_different_artists(history: pd.DataFr
     assert set(by_size) == {"DE", "IN", "JP", "KR", "US"}
     reported, estimated = _by_gid(fig, REPORTED_GID), _by_gid(fig, ESTIMATED_GID)
     assert len(reported) == len(estimated) == len(axes)
-    recent = history.loc[history[TIME_COL] > history[TIME_COL].max() - pd.DateOffset(months=36)]
+    # the backtest shows the year before its first cutoff, within the last 36 months
+    start = max(history[TIME_COL].max() - pd.DateOffset(months=36),
+                bt[CUTOFF_COL].min() - pd.DateOffset(months=12))
+    recent = history.loc[history[TIME_COL] > start]
     for ax, dots, dashes in zip(axes, reported, estimated, strict=True):
         series = recent.loc[recent[ID_COL] == ax.get_title(loc="left")]
         rep = series.loc[series[STATUS_COL] == REPORTED, TIME_COL].to_numpy()
@@ -151,16 +163,53 @@ def test_estimated_and_reported_history_are_different_artists(history: pd.DataFr
         assert set(drawn) - set(est) <= set(rep)
 
 
-def test_backtest_draws_one_line_per_fold_and_model(history: pd.DataFrame) -> None:
+def _lines(ax, gid_prefix: str) -> list:
+    """The lines of `ax` whose gid starts with `gid_prefix`."""
+    return [line for line in ax.get_lines() if (line.get_gid() or "").startswith(gid_prefix)]
+
+
+def test_backtest_shows_the_published_choice_folds_faint_and_one_line_ahead(
+        history: pd.DataFrame) -> None:
     bt = make_backtest(history, n_folds=4)
-    fig = _figure_backtest(bt, history, models=MODELS)
+    published, baseline = MODELS[1], MODELS[0]
+    bt[lo_col(published, 80)], bt[hi_col(published, 80)] = bt[published] - 5, bt[published] + 5
+    fig = _figure_backtest(bt, history, models=[baseline], published=published)
     first = fig.axes[0]
-    folds = [line for line in first.get_lines() if line.get_gid() is None]
-    assert len(folds) == 4 * len(MODELS)
+    assert first.get_title(loc="left") == WORLD
+    folds = _lines(first, FOLD_GID)
+    assert len(folds) == 4  # the published choice's folds only, not the baseline's
+    assert all(line.get_alpha() < 0.5 for line in folds)  # faint
     cutoff = bt[CUTOFF_COL].min()
     assert folds[0].get_xdata()[0] == np.datetime64(cutoff, "ns")  # starts at its cutoff
     assert len(folds[0].get_xdata()) == H + 1
-    assert "scored on reported months only" in fig.get_suptitle()
+    one_ahead = bt.loc[(bt[ID_COL] == WORLD)
+                       & (bt[TIME_COL] == bt[CUTOFF_COL] + pd.DateOffset(months=1))]
+    for model in MODELS:
+        (line,) = _lines(first, AHEAD_GID + model)
+        np.testing.assert_array_equal(line.get_xdata(), one_ahead[TIME_COL].to_numpy())
+        np.testing.assert_allclose(line.get_ydata(), one_ahead[model].to_numpy())
+    (thick,), (thin,) = _lines(first, AHEAD_GID + published), _lines(first, AHEAD_GID + baseline)
+    assert thick.get_linewidth() > thin.get_linewidth() and thin.get_linestyle() == "--"
+    assert sum(isinstance(c, PolyCollection) for c in first.collections) == 1  # its 80% band
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert f"{published} (published): forecast made 1 month earlier" in labels
+    assert f"{baseline}: forecast made 1 month earlier" in labels
+    assert f"{published}: each fold from its cutoff (faint)" in labels
+    assert {"reported", "estimated (dashed)"} <= set(labels)
+    assert f"published choice {published}" in fig.get_suptitle()
+    assert first.get_ylabel() == "tonnes"
+
+
+def test_backtest_line_ahead_follows_the_horizon_asked(history: pd.DataFrame) -> None:
+    bt = make_backtest(history, n_folds=4)
+    fig = _figure_backtest(bt, history, models=MODELS, horizon=H)
+    (line,) = _lines(fig.axes[0], AHEAD_GID + MODELS[0])
+    made = bt.loc[(bt[ID_COL] == WORLD) & (bt[TIME_COL] == bt[CUTOFF_COL] + pd.DateOffset(
+        months=H)), TIME_COL].to_numpy()
+    np.testing.assert_array_equal(line.get_xdata(), made)
+    assert f"forecast made {H} months earlier" in line.get_label()
+    with pytest.raises(ValueError, match="no forecast 7 month"):
+        _figure_backtest(bt, history, models=MODELS, horizon=7)
 
 
 def test_backtest_refuses_too_many_or_unknown_models(history: pd.DataFrame) -> None:
@@ -235,3 +284,101 @@ def test_a_panel_of_many_series_draws_the_largest_twelve() -> None:
     titles = [ax.get_title(loc="left").split(" (")[0] for ax in fig.axes if ax.get_visible()]
     assert titles == list(expected)
     assert len(_by_gid(fig, REPORTED_GID)) >= 1  # the legend entry sits on the first panel
+
+
+def test_mase_identical_models_share_one_line_and_the_published_stands_out() -> None:
+    twins = make_by_horizon()
+    twins = pd.concat([twins, twins.loc[twins["model"] == "Naive"].assign(model="ADIDA"),
+                       twins.loc[twins["model"] == "Naive"].assign(model="IMAPA")])
+    ax = _figure_mase_by_horizon(twins, baseline="SeasonalNaive", published="AutoETS").axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines() if line.get_label()[0] != "_"}
+    assert set(lines) == {"ADIDA = IMAPA = Naive", "AutoETS (published)",
+                          "SeasonalNaive (baseline)"}
+    np.testing.assert_allclose(lines["ADIDA = IMAPA = Naive"].get_ydata(), [0.8, 0.9, 1.3])
+    assert lines["AutoETS (published)"].get_linewidth() > lines[
+        "ADIDA = IMAPA = Naive"].get_linewidth()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[-1] == "SeasonalNaive (baseline)"  # the reference closes the legend
+    with pytest.raises(ValueError, match="published choice 'Drift' not among the models"):
+        _figure_mase_by_horizon(twins, baseline="SeasonalNaive", published="Drift")
+
+
+def test_fan_includes_other_and_fits_history_and_the_80_band(history: pd.DataFrame) -> None:
+    history = history.replace({ID_COL: {"IN": OTHER}})
+    fc = make_forecast(history)
+    fc[hi_col(FORECAST_COL, 95)] = fc[FORECAST_COL] * 4  # a 95% band far above everything
+    fig = _figure_fan(fc, history, scenario="status_quo", top=4)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    titles = [ax.get_title(loc="left").split(" (")[0] for ax in axes]
+    assert titles[0] == WORLD and titles[-1] == OTHER and len(titles) == 4
+    recent = history.loc[history[TIME_COL] > history[TIME_COL].max() - pd.DateOffset(months=36)]
+    for ax, uid in zip(axes, titles, strict=True):
+        f = fc.loc[fc[ID_COL] == uid]
+        low, high = fan_limits(recent.loc[recent[ID_COL] == uid, TARGET_COL].to_numpy(),
+                               f[lo_col(FORECAST_COL, 80)].to_numpy(),
+                               f[hi_col(FORECAST_COL, 80)].to_numpy())
+        assert ax.get_ylim() == pytest.approx((low, high))
+        assert high < f[hi_col(FORECAST_COL, 95)].max()  # the 95% band does not set the range
+        marks = _lines(ax, CLIPPED_GID)
+        above = f.loc[f[hi_col(FORECAST_COL, 95)] > high, TIME_COL].to_numpy()
+        assert len(above) and marks[0].get_marker() == "^"
+        np.testing.assert_array_equal(marks[0].get_xdata(), above)  # a triangle per month
+        assert ax.get_ylabel() == ("tonnes" if uid == WORLD else "")
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels.count("95% interval runs off the chart") == 1
+    assert {"80% interval", "95% interval", "forecast", "reported"} <= set(labels)
+
+
+def test_fan_limits_span_history_and_80_band_only() -> None:
+    low, high = fan_limits(np.array([10.0, 20.0]), np.array([5.0, np.nan]),
+                           np.array([30.0, 40.0]))
+    assert (low, high) == pytest.approx((5 - 1.75, 40 + 1.75))
+
+
+def _tick_labels_overlap(fig: Figure) -> bool:
+    """Whether two x tick labels of a visible panel overlap once the figure is drawn."""
+    fig.canvas.draw()  # a Figure without pyplot gets an Agg canvas on savefig; FigureCanvasBase
+    for ax in fig.axes:
+        boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
+        if any(a.overlaps(b) for a, b in zip(boxes, boxes[1:], strict=False)):
+            return True
+    return False
+
+
+def test_scenarios_stay_distinguishable_where_they_coincide(history: pd.DataFrame) -> None:
+    base = make_forecast(history, h=6)
+    later = base[TIME_COL] > base[TIME_COL].min() + pd.DateOffset(months=2)
+    forecasts = {"status_quo": base, "easing": base.copy(),
+                 "controls": base.assign(**{FORECAST_COL: np.where(
+                     later, base[FORECAST_COL] * 0.5, base[FORECAST_COL])})}
+    fig = _figure_scenarios(forecasts, history=history, top=3)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert axes[0].get_title(loc="left") == WORLD and len(axes) == 3
+    drawn = [line for line in axes[0].get_lines() if line.get_gid() is None]
+    assert [line.get_label() for line in drawn] == ["controls", "easing", "status_quo"]
+    assert len({(line.get_linestyle(), line.get_marker()) for line in drawn}) == 3
+    widths = [line.get_linewidth() for line in drawn]
+    assert widths == sorted(widths, reverse=True)  # the first drawn is widest: it shows under
+    until = f"{base[TIME_COL].min() + pd.DateOffset(months=2):%Y-%m}"
+    assert axes[0].get_title(loc="right") == (
+        f"coincide: easing = status_quo; controls = easing until {until}")
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"controls", "easing", "status_quo", "reported"} <= set(labels)
+    assert type(axes[0].xaxis.get_major_formatter()).__name__ == "ConciseDateFormatter"
+    assert not _tick_labels_overlap(fig)
+
+
+def test_coincidence_note_is_empty_when_scenarios_differ_from_the_start() -> None:
+    ds = pd.date_range("2026-01-01", periods=3, freq="MS")
+    assert coincidence_note({"a": pd.Series([1.0, 2, 3], ds),
+                             "b": pd.Series([2.0, 2, 3], ds)}) == ""
+    assert coincidence_note({"a": pd.Series([1.0, 2, 3], ds),
+                             "b": pd.Series([1.0, 2, 4], ds)}) == "a = b until 2026-02"
+
+
+def test_plot_scenarios_and_fan_write_pngs_with_readable_dates(history: pd.DataFrame,
+                                                               tmp_path: Path) -> None:
+    fc = make_forecast(history)
+    path = plot_scenarios({"a": fc, "b": fc}, history=history, path=tmp_path / "s.png", top=3)
+    assert_png(path)
+    assert not _tick_labels_overlap(_figure_fan(fc, history, scenario="a", top=8))
