@@ -66,6 +66,8 @@ SETTINGS: dict[str, Setting] = {
     "tracking.uri": Setting(str),
     "tracking.experiment": Setting(str, check=lambda v: None if str(v).strip() else "is empty"),
     "scenario.name": Setting(str, check=_name),
+    "data.max_value": Setting(float, 1e-6, 1e15),
+    "data.min_month": Setting(str, check=lambda v: None if v == "auto" else _month(v)),
 }
 
 
