@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.data.comtrade import COLUMNS as COMTRADE_COLUMNS
 from forecasting.data.cells import Limits
+from forecasting.data.comtrade import COLUMNS as COMTRADE_COLUMNS
 from forecasting.data.load import detect_format, load_panel
 from forecasting.data.partners import iso3_to_iso2, partner_to_iso2
 from forecasting.schema import PANEL_COLUMNS

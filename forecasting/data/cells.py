@@ -197,8 +197,9 @@ def parse_quantities(values: pd.Series, *, source: object, column: str, allow_em
     if not (empty | text.str.fullmatch(PLAIN)).all():
         text = _separators_removed(text, empty, codes, values, source=source, column=column)
     numbers = pd.to_numeric(text.where(~empty), errors="coerce").astype(float)
-    fail_first_code(pd.Series(np.isinf(numbers.to_numpy())), codes, values, source=source,
-                    column=column, message="{value!r} is not a finite number")
+    # a well-formed number that is NaN or inf here is beyond float range (1e400)
+    fail_first_code(pd.Series(~np.isfinite(numbers.to_numpy())) & ~empty, codes, values,
+                    source=source, column=column, message="{value!r} is not a finite number")
     if not negative:
         fail_first_code(numbers < 0, codes, values, source=source, column=column,
                         message="negative quantity {value!r}; quantities must be >= 0")

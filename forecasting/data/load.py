@@ -57,8 +57,8 @@ def _refuse_control(text: str, *, path: Path) -> None:
     fields = next(csv.reader([text[start:found.start()] + "x"], delimiter=_delimiter(header)))
     columns = _header(header)
     column = columns[len(fields) - 1] if len(fields) <= len(columns) else None
-    raise InputError(path, f"control character {found.group()!r} in a cell; remove it (the "
-                     "file may be truncated, binary or corrupt): export it again",
+    raise InputError(path, f"control character {found.group()!r} in a cell (a binary or "
+                     "corrupt file?); remove it or export the file again",
                      row=text.count("\n", 0, found.start()) + 1, column=column)
 
 
