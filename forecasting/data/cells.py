@@ -120,22 +120,23 @@ def check_months(months: pd.Series, values: pd.Series, *, source: object, column
                  floor: pd.Timestamp, limits: Limits) -> None:
     """Refuse a month before `floor` (data.min_month), after the current month, or more than
     MAX_GAP_MONTHS after the file's next newest month (a lone typo such as 2031 for 2021)."""
-    fail_first(months < floor, values, source=source, column=column,
-               message=f"month {{value!r}} is before data.min_month={floor:%Y-%m}; fix the "
-                       "month or lower data.min_month")
+    stamps = months.to_numpy()
+    if (stamps < floor).any():
+        fail_first(months < floor, values, source=source, column=column,
+                   message=f"month {{value!r}} is before data.min_month={floor:%Y-%m}; fix the "
+                           "month or lower data.min_month")
     now = limits.current_month()
-    fail_first(months > now, values, source=source, column=column,
-               message=f"month {{value!r}} is in the future (after {now:%Y-%m}, the current "
-                       "month); fix the month")
-    newest = months.drop_duplicates().nlargest(2)
-    if len(newest) == 2:
-        gap = (newest.iloc[0].year - newest.iloc[1].year) * 12 + (
-            newest.iloc[0].month - newest.iloc[1].month)
-        if gap > MAX_GAP_MONTHS:
-            fail_first(months == newest.iloc[0], values, source=source, column=column,
-                       message=f"month {{value!r}} is {gap} months after the file's next "
-                               f"newest month {newest.iloc[1]:%Y-%m} (more than "
-                               f"{MAX_GAP_MONTHS}): a typo? fix the month or drop the row")
+    if (stamps > now).any():
+        fail_first(months > now, values, source=source, column=column,
+                   message=f"month {{value!r}} is in the future (after {now:%Y-%m}, the current "
+                           "month); fix the month")
+    newest = np.unique(stamps.astype("datetime64[M]"))[-2:]
+    gap = int((newest[-1] - newest[0]).astype(int))
+    if gap > MAX_GAP_MONTHS:
+        fail_first(months == newest[-1], values, source=source, column=column,
+                   message=f"month {{value!r}} is {gap} months after the file's next newest "
+                           f"month {newest[0]} (more than {MAX_GAP_MONTHS}): a typo? fix the "
+                           "month or drop the row")
 
 
 def _groups(text: pd.Series) -> pd.DataFrame:
@@ -196,9 +197,11 @@ def parse_quantities(values: pd.Series, *, source: object, column: str, allow_em
                         message="quantity is empty; every row needs a number")
     if not (empty | text.str.fullmatch(PLAIN)).all():
         text = _separators_removed(text, empty, codes, values, source=source, column=column)
-    numbers = pd.to_numeric(text.where(~empty), errors="coerce").astype(float)
-    # a well-formed number that is NaN or inf here is beyond float range (1e400)
-    fail_first_code(pd.Series(~np.isfinite(numbers.to_numpy())) & ~empty, codes, values,
+    # Python's float rounds correctly (pandas' parser may miss the last digit); every
+    # non-empty string here is a float literal; inf here is beyond float range (1e400)
+    numbers = pd.Series([np.nan if blank else float(t) for t, blank in zip(text, empty,
+                                                                           strict=True)])
+    fail_first_code(pd.Series(np.isinf(numbers.to_numpy())), codes, values,
                     source=source, column=column, message="{value!r} is not a finite number")
     if not negative:
         fail_first_code(numbers < 0, codes, values, source=source, column=column,

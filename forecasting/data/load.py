@@ -54,9 +54,12 @@ def _refuse_control(text: str, *, path: Path) -> None:
         return
     start = text.rfind("\n", 0, found.start()) + 1
     header = text.split("\n", 1)[0]
-    fields = next(csv.reader([text[start:found.start()] + "x"], delimiter=_delimiter(header)))
+    try:  # the cells of the line up to the character (a quoted line break makes it unknown)
+        fields = next(csv.reader([text[start:found.start()] + "x"], delimiter=_delimiter(header)))
+    except csv.Error:
+        fields = []
     columns = _header(header)
-    column = columns[len(fields) - 1] if len(fields) <= len(columns) else None
+    column = columns[len(fields) - 1] if 0 < len(fields) <= len(columns) else None
     raise InputError(path, f"control character {found.group()!r} in a cell (a binary or "
                      "corrupt file?); remove it or export the file again",
                      row=text.count("\n", 0, found.start()) + 1, column=column)
