@@ -20,6 +20,7 @@ from forecasting.data.hierarchy import (
     with_history,
 )
 from forecasting.data.load import FORMATS, detect_format, load_panel
+from forecasting.data.partners import DESTINATION_IDS
 from forecasting.features.base import to_month
 from forecasting.schema import (
     ESTIMATED,
@@ -242,18 +243,24 @@ def load_input(data_cfg: Mapping) -> ModelInput:
 
 
 def _check_destinations(data: ModelInput) -> None:
-    """Under hierarchy world, every listed destination must be a series of the data (a typo
-    such as ZZ or de would otherwise be folded into OTHER without a word)."""
+    """Under hierarchy world, refuse a listed destination that is no ISO-2 code (magnet
+    formats), one whose case differs from a series of the data (de for DE), or a list none of
+    which is in the data: each would be folded into OTHER without a word. A valid code absent
+    from the file (the default list on a small file) is allowed."""
     if data.hierarchy != "world" or data.destinations is None:
         return
     ids = (data.raw[ID_COL] if data.raw is not None  # the bundled panel.csv, without building it
            else pd.read_csv(bundled_panel_path(), usecols=["destination"])["destination"])
     ids = sorted(set(ids) - {WORLD, OTHER})
+    shown = ", ".join(ids[:12]) + (", ..." if len(ids) > 12 else "")
     for dest in data.destinations:
-        if dest not in ids:
-            hint = next((i for i in ids if i.upper() == dest.upper()), None)
-            raise InputError("config", f"data.destinations lists {dest!r}, which is not a "
-                             f"series of {data.source} ({', '.join(ids[:12])}"
-                             f"{', ...' if len(ids) > 12 else ''})"
-                             + (f"; did you mean {hint}?" if hint else ""),
+        hint = next((i for i in ids if i.upper() == dest.upper() and i != dest), None)
+        if hint or (data.format in MAGNET_FORMATS and dest not in DESTINATION_IDS):
+            raise InputError("config", f"data.destinations lists {dest!r}, which is not "
+                             + (f"a series of {data.source}; did you mean {hint}?" if hint else
+                                "an ISO 3166-1 alpha-2 code (DE, US, ...)"),
                              column="data.destinations")
+    if not set(data.destinations) & set(ids):
+        raise InputError("config", f"data.destinations={list(data.destinations)} names no series "
+                         f"of {data.source} ({shown}): only WORLD and OTHER would be modelled",
+                         column="data.destinations")
