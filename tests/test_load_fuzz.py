@@ -123,36 +123,32 @@ def test_long_files_load_or_are_refused(work: Path, data: bytes) -> None:
     check_loads_or_refuses(work / "long.csv", data)
 
 
-def plain_text(panel: pd.DataFrame) -> str:
-    """A panel as the plain format: destination,month,tonnes,status, shortest exact floats."""
-    rows = [f"{u},{d:%Y-%m},{'' if np.isnan(y) else repr(float(y))},{s}"
-            for u, d, y, s in panel.itertuples(index=False)]
-    return "\n".join(["destination,month,tonnes,status", *rows]) + "\n"
+def plain_text(rows: list[tuple[str, pd.Timestamp, float, str]]) -> str:
+    """Rows (id, month, tonnes, status) as the plain format, shortest exact floats."""
+    lines = [f"{u},{d:%Y-%m},{'' if np.isnan(y) else repr(float(y))},{s}" for u, d, y, s in rows]
+    return "\n".join(["destination,month,tonnes,status", *lines]) + "\n"
+
+
+MONTH_STARTS = list(pd.date_range("2024-01-01", periods=13, freq="MS"))
 
 
 @st.composite
-def plain_panels(draw: st.DrawFn) -> pd.DataFrame:
-    """A valid panel: ids, months within 13 consecutive months, tonnes up to MAX_VALUE or
-    missing, any status; sorted like a loaded panel."""
+def plain_rows(draw: st.DrawFn) -> list[tuple[str, pd.Timestamp, float, str]]:
+    """A valid panel's rows in a loaded panel's order: ids, months within 13 consecutive
+    months, tonnes up to MAX_VALUE or missing, any status."""
     ids = draw(st.lists(st.sampled_from(["DE", "US", "KR", "JP", "FR", "OTHER", "WORLD"]),
                         min_size=1, max_size=4, unique=True))
-    rows = []
-    for uid in ids:
-        for offset in draw(st.sets(st.integers(0, 12), min_size=1, max_size=5)):
-            y = draw(st.one_of(st.floats(0, MAX_VALUE), st.integers(0, 10**10).map(
-                lambda k: k / 1000), st.just(float("nan"))))
-            rows.append((uid, pd.Timestamp("2024-01-01") + pd.DateOffset(months=offset), y,
-                         draw(st.sampled_from(STATUSES))))
-    frame = pd.DataFrame(rows, columns=list(PANEL_COLUMNS))
-    return frame.sort_values(["unique_id", "ds"], ignore_index=True)
+    tonnes = st.one_of(st.floats(0, MAX_VALUE), st.integers(0, 10**10).map(lambda k: k / 1000),
+                       st.just(float("nan")))
+    return [(uid, MONTH_STARTS[k], draw(tonnes), draw(st.sampled_from(STATUSES)))
+            for uid in sorted(ids)
+            for k in sorted(draw(st.sets(st.integers(0, 12), min_size=1, max_size=5)))]
 
 
 @FUZZ
-@given(panel=plain_panels())
-def test_plain_panel_plain_round_trip_is_identical(work: Path, panel: pd.DataFrame) -> None:
+@given(rows=plain_rows())
+def test_plain_panel_plain_round_trip_is_identical(work: Path, rows: list) -> None:
     path = work / "round_trip.csv"
-    text = plain_text(panel)
+    text = plain_text(rows)
     path.write_text(text)
-    loaded = load_panel(path)
-    pd.testing.assert_frame_equal(loaded, panel, check_dtype=False)
-    assert plain_text(loaded) == text
+    assert plain_text(list(load_panel(path).itertuples(index=False))) == text
