@@ -97,9 +97,12 @@ class ModelInput:
         """InputError when no figure of a loaded file has a status the backtest scores (an
         all-estimated file under backtest.score_on=reported_derived): nothing could be scored,
         chosen or calibrated. Call with SCORE_ON[score_on] before anything is written."""
-        if self.raw is None or self.raw[STATUS_COL].isin(statuses).any():
+        if self.raw is None:
             return
-        counts = ", ".join(f"{n} {s}" for s, n in self.raw[STATUS_COL].value_counts().items())
+        status = self._raw_at(self.limit)[STATUS_COL]  # the figures up to as_of
+        if status.isin(statuses).any():
+            return
+        counts = ", ".join(f"{n} {s}" for s, n in status.value_counts().items())
         raise InputError(self.source, f"no figure is {' or '.join(statuses)} ({counts}), so "
                          f"backtest.score_on={score_on} scores nothing: mark the figures you "
                          "have as reported, or pass backtest.score_on=all to score estimated "
