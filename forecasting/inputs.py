@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.data.bundle import bundled_panel_at, bundled_panel_path, fill_gaps
+from forecasting.data.cells import MAX_VALUE, Limits
 from forecasting.data.hierarchy import (
     HIERARCHIES,
     SeriesSummary,
@@ -19,6 +20,7 @@ from forecasting.data.hierarchy import (
     with_history,
 )
 from forecasting.data.load import FORMATS, detect_format, load_panel
+from forecasting.data.partners import DESTINATION_IDS
 from forecasting.data.store import (
     DEFAULT_PRODUCT,
     VINTAGES,
@@ -92,14 +94,35 @@ class ModelInput:
     def truncated(self, as_of: str | pd.Timestamp) -> ModelInput:
         """The same input with every figure after `as_of` ignored (the `as_of=` override).
 
-        An `as_of` after the last month of the data changes nothing (no empty months added).
+        An `as_of` after the last month of the data or before its first is refused: the run
+        would be published under another month than the one asked for.
         """
-        end = self._raw_at(self.limit)[TIME_COL].max()
+        raw = self._raw_at(self.limit)
+        month, first, last = to_month(as_of), raw[TIME_COL].min(), raw[TIME_COL].max()
+        if not first <= month <= last:
+            side = "after" if month > last else "before"
+            raise InputError("config", f"as_of={month:%Y-%m} is {side} the data of {self.source} "
+                             f"({first:%Y-%m} to {last:%Y-%m}); set as_of within them or drop "
+                             "it", column="as_of")
         return ModelInput(source=self.source, format=self.format,
-                          destinations=self.destinations, raw=self.raw,
-                          limit=min(to_month(as_of), end), hierarchy=self.hierarchy,
-                          min_history=self.min_history, store=self.store,
-                          vintage=self.vintage)
+                          destinations=self.destinations, raw=self.raw, limit=month,
+                          hierarchy=self.hierarchy, min_history=self.min_history,
+                          store=self.store, vintage=self.vintage)
+
+    def check_scored(self, statuses: tuple[str, ...], *, score_on: str) -> None:
+        """InputError when no figure of a loaded file has a status the backtest scores (an
+        all-estimated file under backtest.score_on=reported_derived): nothing could be scored,
+        chosen or calibrated. Call with SCORE_ON[score_on] before anything is written."""
+        if self.raw is None:
+            return
+        status = self._raw_at(self.limit)[STATUS_COL]  # the figures up to as_of
+        if status.isin(statuses).any():
+            return
+        counts = ", ".join(f"{n} {s}" for s, n in status.value_counts().items())
+        raise InputError(self.source, f"no figure is {' or '.join(statuses)} ({counts}), so "
+                         f"backtest.score_on={score_on} scores nothing: mark the figures you "
+                         "have as reported, or pass backtest.score_on=all to score estimated "
+                         "cells", column=STATUS_COL)
 
     @property
     def chosen(self) -> tuple[str, ...]:
@@ -262,8 +285,36 @@ def load_input(data_cfg: Mapping) -> ModelInput:
         if fmt not in FORMATS:
             raise InputError(path, f"data.format={fmt!r} is not one of {', '.join(FORMATS)}")
         fmt = detect_format(path) if fmt == "auto" else fmt
-        raw = load_panel(path, format=fmt, month=data_cfg.get("month"))
-    return ModelInput(source=str(path or bundled_panel_path()), format=fmt,
+        limits = Limits(max_value=data_cfg.get("max_value", MAX_VALUE),
+                        min_month=data_cfg.get("min_month", "auto"))
+        raw = load_panel(path, format=fmt, month=data_cfg.get("month"), limits=limits)
+    data = ModelInput(source=str(path or bundled_panel_path()), format=fmt,
                       destinations=destinations, raw=raw,
                       hierarchy=_hierarchy(data_cfg.get("hierarchy", "auto"), fmt),
                       min_history=min_history)
+    _check_destinations(data)
+    return data
+
+
+def _check_destinations(data: ModelInput) -> None:
+    """Under hierarchy world, refuse a listed destination that is no ISO-2 code (magnet
+    formats), one whose case differs from a series of the data (de for DE), or a list none of
+    which is in the data: each would be folded into OTHER without a word. A valid code absent
+    from the file (the default list on a small file) is allowed."""
+    if data.hierarchy != "world" or data.destinations is None:
+        return
+    ids = (data.raw[ID_COL] if data.raw is not None  # the bundled panel.csv, without building it
+           else pd.read_csv(bundled_panel_path(), usecols=["destination"])["destination"])
+    ids = sorted(set(ids) - {WORLD, OTHER})
+    shown = ", ".join(ids[:12]) + (", ..." if len(ids) > 12 else "")
+    for dest in data.destinations:
+        hint = next((i for i in ids if i.upper() == dest.upper() and i != dest), None)
+        if hint or (data.format in MAGNET_FORMATS and dest not in DESTINATION_IDS):
+            raise InputError("config", f"data.destinations lists {dest!r}, which is not "
+                             + (f"a series of {data.source}; did you mean {hint}?" if hint else
+                                "an ISO 3166-1 alpha-2 code (DE, US, ...)"),
+                             column="data.destinations")
+    if not set(data.destinations) & set(ids):
+        raise InputError("config", f"data.destinations={list(data.destinations)} names no series "
+                         f"of {data.source} ({shown}): only WORLD and OTHER would be modelled",
+                         column="data.destinations")

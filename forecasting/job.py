@@ -15,6 +15,7 @@ from forecasting.atomic import write_bytes_atomic
 from forecasting.backtest.calibration import calibrate_backtest, factors, stretch
 from forecasting.backtest.leaderboard import PublishedChoice, leaderboard, published_choice
 from forecasting.backtest.metrics import (
+    SCORE_ON,
     cell_errors,
     in_scope,
     score,
@@ -360,6 +361,7 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     data = load_input(cfg.data)
     if cfg.as_of is not None:
         data = data.truncated(cfg.as_of)
+    data.check_scored(SCORE_ON[cfg.backtest.score_on], score_on=cfg.backtest.score_on)
     data, totals = split_known_totals(cfg, data)
     panel = data.panel_at(data.last_month)
     as_of = panel[TIME_COL].max()

@@ -66,7 +66,8 @@ def validate_panel(df: pd.DataFrame, *, source: object = "<panel>",
         raise InputError(source, f"panel lacks column(s) {missing}", column=missing[0])
     out = df.loc[:, list(PANEL_COLUMNS)].copy()
     out[TIME_COL] = pd.to_datetime(out[TIME_COL])
-    not_start = out[TIME_COL] != month_start(out[TIME_COL]).to_numpy()
+    stamps = out[TIME_COL].to_numpy()
+    not_start = pd.Series(stamps.astype("datetime64[M]") != stamps, index=out.index)
     if not_start.any():
         i = int(not_start.to_numpy().argmax())
         raise InputError(source, f"ds {out[TIME_COL].iloc[i]} is not a month start", row=i,

@@ -72,6 +72,8 @@ SETTINGS: dict[str, Setting] = {
     "data.store": Setting(str, nullable=True),
     "data.product": Setting(str, check=_name),
     "data.vintage": Setting(str, check=_one_of(*VINTAGES)),
+    "data.max_value": Setting(float, 1e-6, 1e15),
+    "data.min_month": Setting(str, check=lambda v: None if v == "auto" else _month(v)),
 }
 
 

@@ -203,10 +203,12 @@ def test_printed_report_holds_the_leaderboard_and_the_picks(job) -> None:
     assert [r[1] for r in rows] == list(result.choice["champion"])
 
 
-def test_as_of_after_the_data_adds_no_months_and_before_it_cuts() -> None:
+def test_as_of_outside_the_data_is_refused_and_inside_it_cuts() -> None:
     raw = build_panel(n_series=2, months=30, seed=6)
     data = ModelInput(source="x", format="plain", destinations=("DE", "US"), raw=raw)
-    assert data.truncated("2030-01").last_month == raw[TIME_COL].max()
+    for outside in ("2030-01", "1999-01"):
+        with pytest.raises(ValueError, match=f"as_of={outside} is .* the data of x"):  # InputError
+            data.truncated(outside)
     cut = data.truncated("2020-06")
     assert cut.last_month == pd.Timestamp("2020-06-01")
     assert cut.panel_at(None)[TIME_COL].max() == pd.Timestamp("2020-06-01")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from forecasting.data.cells import Limits
 from forecasting.data.comtrade import COLUMNS as COMTRADE_COLUMNS
 from forecasting.data.load import detect_format, load_panel
 from forecasting.schema import InputError
@@ -30,7 +33,7 @@ def comtrade(path: Path, **cells: str) -> Path:
                                                              for c in COMTRADE_COLUMNS)])
 
 
-def error_of(path: Path, **kwargs: str) -> InputError:
+def error_of(path: Path, **kwargs: object) -> InputError:
     """The InputError load_panel raises on `path`, after checking it is one line naming the file."""
     with pytest.raises(InputError) as info:
         load_panel(path, **kwargs)
@@ -218,3 +221,49 @@ def test_customs_file_mixing_commodity_codes(tmp_path: Path) -> None:
                  "gb18030")
     error = error_of(path)
     assert (error.row, error.column) == (3, "商品编码") and "'85051190'" in str(error)
+
+
+@pytest.mark.parametrize(("cells", "tonnes"), [
+    (["1,302", "12"], [1302.0, 12.0]),  # thousands comma (the customs convention)
+    (["1,302,250.5", "2.25"], [1302250.5, 2.25]),
+    (["1.302,5", "7"], [1302.5, 7.0]),  # decimal comma, detected from the column
+    (["1.302,5", "1.302"], [1302.5, 1302.0]),  # then 1.302 is 1302
+    (["1302,25", "1,302"], [1302.25, 1.302]),
+    (["1 302 250", "12,5"], [1302250.0, 12.5]),  # spaces between groups of three
+    (["1\u00a0302", "5e3"], [1302.0, 5000.0]),
+])
+def test_number_formats_detected_per_column(tmp_path: Path, cells: list[str],
+                                            tonnes: list[float]) -> None:
+    de, us = cells
+    lines = ["destination,month,tonnes", f'DE,2025-11,"{de}"', f'US,2025-11,"{us}"']
+    panel = load_panel(write(tmp_path / "p.csv", lines))
+    assert panel.set_index("unique_id").loc[["DE", "US"], "y"].tolist() == tonnes
+
+
+def test_limits_are_settings(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", ["destination,month,tonnes", "DE,1985-01,2e7"])
+    assert "data.min_month" in str(error_of(path))
+    with pytest.raises(InputError, match="data.max_value=1e\\+07"):
+        load_panel(path, limits=Limits(min_month="1980-01"))
+    panel = load_panel(path, limits=Limits(max_value=1e8, min_month="1980-01"))
+    assert panel["y"].tolist() == [2e7]
+
+
+def test_future_is_relative_to_the_current_month(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", ["destination,month,tonnes", "DE,2025-10,5", "DE,2025-11,5"])
+    today = pd.Timestamp("2025-10-20")
+    error = error_of(path, limits=Limits(today=today))
+    assert (error.row, error.column) == (3, "month") and "after 2025-10" in str(error)
+    assert len(load_panel(path, limits=Limits(today=pd.Timestamp("2025-11-01")))) == 2
+
+
+def test_unreadable_path(tmp_path: Path) -> None:
+    (tmp_path / "dir.csv").mkdir()
+    assert "cannot read the file" in str(error_of(tmp_path / "dir.csv"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file of mode 000")
+def test_file_without_read_permission(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", ["destination,month,tonnes", "DE,2025-10,5"])
+    path.chmod(0)
+    assert "cannot read the file (Permission denied)" in str(error_of(path))

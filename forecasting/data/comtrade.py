@@ -10,6 +10,10 @@ from __future__ import annotations
 import pandas as pd
 
 from forecasting.data.cells import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_ceiling,
+    check_months,
     collapse_duplicates,
     fail_first,
     parse_months,
@@ -73,7 +77,8 @@ def _destinations(table: pd.DataFrame, *, source: object) -> pd.Series:
     return ids
 
 
-def read_comtrade(table: pd.DataFrame, *, source: object) -> pd.DataFrame:
+def read_comtrade(table: pd.DataFrame, *, source: object,
+                  limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
     """Panel from a Comtrade table: netWgt kg -> tonnes (empty = NaN), partner 0 / W00 -> WORLD."""
     require_columns(table, REQUIRED, source=source, fmt="UN Comtrade")
     _check_equal(table, "freqCode", "M", "monthly", source=source)
@@ -92,13 +97,14 @@ def read_comtrade(table: pd.DataFrame, *, source: object) -> pd.DataFrame:
         fail_first(codes != codes.iloc[0], codes, source=source, column="cmdCode",
                    message=f"commodity code {{value!r}} differs from {codes.iloc[0]!r} in the "
                            "first row; download one commodity per file")
-    frame = pd.DataFrame({
-        "partnerCode": table["partnerCode"].str.strip(),
-        TIME_COL: parse_months(table["period"], pattern="YYYYMM", source=source,
-                               column="period"),
-        TARGET_COL: parse_quantities(table["netWgt"], source=source, column="netWgt",
-                                     allow_empty=True) / 1000.0,
-    })
+    months = parse_months(table["period"], pattern="YYYYMM", source=source, column="period")
+    check_months(months, table["period"], source=source, column="period",
+                 floor=limits.floor("comtrade"), limits=limits)
+    tonnes = parse_quantities(table["netWgt"], source=source, column="netWgt",
+                              allow_empty=True) / 1000.0
+    check_ceiling(tonnes, table["netWgt"], source=source, column="netWgt", limits=limits)
+    frame = pd.DataFrame({"partnerCode": table["partnerCode"].str.strip(), TIME_COL: months,
+                          TARGET_COL: tonnes})
     frame = collapse_duplicates(frame, ["partnerCode", TIME_COL], source=source,
                                 column="netWgt")
     frame[ID_COL] = _destinations(table.loc[frame.index], source=source)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import pandas as pd
 
 from forecasting.data.cells import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_ceiling,
+    check_months,
     collapse_duplicates,
     fail_first,
     parse_month,
@@ -32,7 +36,8 @@ MARKERS: frozenset[str] = frozenset(
     {*MONTH_COLUMNS, CODE, "商品名称", "贸易伙伴编码", PARTNER, QUANTITY, UNIT, *BREAKDOWN})
 
 
-def _months(table: pd.DataFrame, month: str | None, *, source: object) -> pd.Series:
+def _months(table: pd.DataFrame, month: str | None, *, source: object,
+            limits: Limits) -> pd.Series:
     """Month of every row: from 数据年月 / 月份 (YYYYMM), else from the month= argument."""
     column = next((c for c in MONTH_COLUMNS if c in table.columns), None)
     given = None if month is None else parse_month(month, pattern="YYYY-MM", source=source,
@@ -42,8 +47,13 @@ def _months(table: pd.DataFrame, month: str | None, *, source: object) -> pd.Ser
             raise InputError(source, "the file has no month column (数据年月 or 月份), so the "
                              "month of the query must be passed in: month='YYYY-MM'",
                              column=MONTH_COLUMNS[0])
-        return pd.Series(given, index=table.index)
+        months = pd.Series(given, index=table.index)
+        check_months(months, pd.Series(month, index=table.index), source=source, column=None,
+                     floor=limits.floor("customs"), limits=limits)
+        return months
     months = parse_months(table[column], pattern="YYYYMM", source=source, column=column)
+    check_months(months, table[column], source=source, column=column,
+                 floor=limits.floor("customs"), limits=limits)
     if given is not None:
         fail_first(months != given, table[column], source=source, column=column,
                    message=f"month {{value!r}} differs from the month={month!r} passed in")
@@ -60,7 +70,8 @@ def _destinations(names: pd.Series, *, source: object) -> pd.Series:
     return ids
 
 
-def read_customs(table: pd.DataFrame, *, source: object, month: str | None = None) -> pd.DataFrame:
+def read_customs(table: pd.DataFrame, *, source: object, month: str | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
     """Panel from a customs table: 第一数量 in 千克 (or 吨) -> tonnes, summed per partner-month."""
     require_columns(table, (PARTNER, QUANTITY, UNIT), source=source, fmt="China customs")
     if CODE in table.columns:
@@ -73,12 +84,14 @@ def read_customs(table: pd.DataFrame, *, source: object, month: str | None = Non
                message="unit {value!r} is not 千克 (kg) or 吨 (t); query the quantity in 千克")
     quantity = parse_quantities(table[QUANTITY], source=source, column=QUANTITY,
                                 allow_empty=False)
+    tonnes = quantity / units.map(UNIT_DIVISORS)
+    check_ceiling(tonnes, table[QUANTITY], source=source, column=QUANTITY, limits=limits)
     breakdown = [c for c in BREAKDOWN if c in table.columns]
     frame = pd.DataFrame({
         PARTNER: table[PARTNER].str.strip(),
-        TIME_COL: _months(table, month, source=source),
+        TIME_COL: _months(table, month, source=source, limits=limits),
         **{c: table[c].str.strip() for c in breakdown},
-        TARGET_COL: quantity / units.map(UNIT_DIVISORS),
+        TARGET_COL: tonnes,
     })
     frame = collapse_duplicates(frame, [PARTNER, TIME_COL, *breakdown], source=source,
                                 column=QUANTITY)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecasting.data.cells import parse_month
+from forecasting.data.cells import DEFAULT_LIMITS, Limits, parse_month
 from forecasting.data.comtrade import MARKERS as COMTRADE_MARKERS
 from forecasting.data.comtrade import read_comtrade
 from forecasting.data.customs import MARKERS as CUSTOMS_MARKERS
@@ -33,11 +33,36 @@ MARKERS: dict[str, frozenset[str]] = {
 GZIP_MAGIC = b"\x1f\x8b"
 ENCODINGS: tuple[str, ...] = ("utf-8-sig", "gb18030")  # GB18030 covers GBK and GB2312
 COMTRADE_ENCODING = "iso-8859-1"  # tried only when the header is an ASCII Comtrade header
+DELIMITERS = ";\t|"  # tried, in order, when the header line has no comma
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls but tab, LF, CR; DEL
+
+
+def _delimiter(line: str) -> str:
+    """The field separator of a header line: a comma, else the first of DELIMITERS it holds."""
+    return "," if "," in line else next((d for d in DELIMITERS if d in line), ",")
 
 
 def _header(line: str) -> list[str]:
     """Column names of a CSV header line, stripped."""
-    return [name.strip() for name in next(csv.reader([line]), [])]
+    return [name.strip() for name in next(csv.reader([line], delimiter=_delimiter(line)), [])]
+
+
+def _refuse_control(text: str, *, path: Path) -> None:
+    """InputError naming the row and column of the first control character (NUL, BEL, ...)."""
+    found = CONTROL.search(text)
+    if found is None:
+        return
+    start = text.rfind("\n", 0, found.start()) + 1
+    header = text.split("\n", 1)[0]
+    try:  # the cells of the line up to the character (a quoted line break makes it unknown)
+        fields = next(csv.reader([text[start:found.start()] + "x"], delimiter=_delimiter(header)))
+    except csv.Error:
+        fields = []
+    columns = _header(header)
+    column = columns[len(fields) - 1] if 0 < len(fields) <= len(columns) else None
+    raise InputError(path, f"control character {found.group()!r} in a cell (a binary or "
+                     "corrupt file?); remove it or export the file again",
+                     row=text.count("\n", 0, found.start()) + 1, column=column)
 
 
 def _sniff(columns: list[str]) -> str | None:
@@ -49,7 +74,11 @@ def _sniff(columns: list[str]) -> str | None:
 
 def _decode(path: Path) -> tuple[str, str]:
     """Text of `path` and the encoding that decoded it: UTF-8 (BOM or not), GB18030, Latin-1."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(path, f"cannot read the file ({error.strerror}); check that it exists "
+                         "and that you may read it") from error
     if data.startswith(GZIP_MAGIC):
         try:
             data = gzip.decompress(data)
@@ -76,7 +105,8 @@ def _table(text: str, *, path: Path) -> pd.DataFrame:
     """All cells as stripped strings, indexed by file row number, blank lines dropped."""
     try:
         table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                            skip_blank_lines=False, index_col=False)
+                            skip_blank_lines=False, index_col=False,
+                            sep=_delimiter(text.split("\n", 1)[0]))
     except pd.errors.ParserError as error:
         line = re.search(r"line (\d+)", str(error))
         raise InputError(path, f"not a well-formed CSV: {str(error).strip()}",
@@ -111,11 +141,12 @@ def detect_format(path: str | Path) -> str:
 
 
 def load_panel(path: str | Path, *, format: str = "auto", month: str | None = None,
-               as_of: str | None = None) -> pd.DataFrame:
+               as_of: str | None = None, limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
     """Validated panel (unique_id, ds, y, status) from a customs, Comtrade, plain or long CSV.
 
     `month="YYYY-MM"` gives the month of a customs file without a month column; `as_of`
     drops every row after that month. Customs files carry no WORLD row; none is invented.
+    `limits` bounds the values and months (data.max_value, data.min_month, the current month).
     """
     path = Path(path)
     if format not in FORMATS:
@@ -123,17 +154,18 @@ def load_panel(path: str | Path, *, format: str = "auto", month: str | None = No
     cutoff = None if as_of is None else parse_month(as_of, pattern="YYYY-MM", source=path,
                                                     what="as_of")
     text, encoding = _decode(path)
+    _refuse_control(text, path=path)
     table = _table(text, path=path)
     if format == "auto":
         format = _format(list(table.columns), path=path, encoding=encoding)
     if format == "customs":
-        panel = read_customs(table, source=path, month=month)
+        panel = read_customs(table, source=path, month=month, limits=limits)
     elif format == "comtrade":
-        panel = read_comtrade(table, source=path)
+        panel = read_comtrade(table, source=path, limits=limits)
     elif format == "long":
-        panel = read_long(table, source=path)
+        panel = read_long(table, source=path, limits=limits)
     else:
-        panel = read_plain(table, source=path)
+        panel = read_plain(table, source=path, limits=limits)
     if cutoff is not None:
         panel = panel[panel[TIME_COL] <= cutoff]
     return validate_panel(panel, source=path, nonnegative=format != "long")

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from forecasting.data.cells import collapse_duplicates, fail_first, require_columns
+from forecasting.data.cells import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_ceiling,
+    check_months,
+    collapse_duplicates,
+    distinct,
+    fail_first_code,
+    parse_quantities,
+    require_columns,
+)
 from forecasting.schema import (
     ID_COL,
     PANEL_COLUMNS,
@@ -18,50 +27,25 @@ from forecasting.schema import (
 
 REQUIRED: tuple[str, ...] = (ID_COL, TIME_COL, TARGET_COL)
 MARKERS: frozenset[str] = frozenset({*REQUIRED, STATUS_COL})
-MONTH_RE = r"(\d{4})-(0[1-9]|1[0-2])(?:-(\d{2}))?"
-
-
-def _distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
-    """Codes and the stripped distinct values of a string column (checks run once per value)."""
-    codes, uniques = pd.factorize(values)
-    return codes, pd.Series(uniques, dtype=object).str.strip()
-
-
-def _fail_first_code(bad: pd.Series, codes: np.ndarray, values: pd.Series, *, source: object,
-                     column: str, message: str) -> None:
-    """fail_first over the rows of `values` whose distinct value (by code) is `bad`."""
-    if bad.any():
-        rows = pd.Series(bad.to_numpy()[codes], index=values.index)
-        fail_first(rows, values.str.strip(), source=source, column=column, message=message)
+MONTH_RE = r"(1[7-9]\d{2}|2[01]\d{2})-(0[1-9]|1[0-2])(?:-(\d{2}))?"  # years 1700-2199
 
 
 def parse_long_months(values: pd.Series, *, source: object) -> pd.Series:
     """Month starts of `YYYY-MM` or `YYYY-MM-01` strings (a date must be the first of a month)."""
-    codes, text = _distinct(values)
+    codes, text = distinct(values)
     parts = text.str.extract(f"^{MONTH_RE}$")
-    _fail_first_code(parts[0].isna(), codes, values, source=source, column=TIME_COL,
-                     message="{value!r} is not a month; write YYYY-MM (e.g. 1995-05) or the "
-                             "month's first day YYYY-MM-01")
-    _fail_first_code(parts[2].notna() & (parts[2] != "01"), codes, values, source=source,
-                     column=TIME_COL, message="{value!r} is not the first day of a month; "
-                                              "monthly ds are YYYY-MM or YYYY-MM-01")
+    fail_first_code(parts[0].isna(), codes, values, source=source, column=TIME_COL,
+                    message="{value!r} is not a month; write YYYY-MM (e.g. 1995-05) or the "
+                            "month's first day YYYY-MM-01")
+    fail_first_code(parts[2].notna() & (parts[2] != "01"), codes, values, source=source,
+                    column=TIME_COL, message="{value!r} is not the first day of a month; "
+                                             "monthly ds are YYYY-MM or YYYY-MM-01")
     months = pd.to_datetime(parts[0] + "-" + parts[1], format="%Y-%m")
     return pd.Series(months.to_numpy()[codes], index=values.index)
 
 
-def parse_numbers(values: pd.Series, *, source: object) -> pd.Series:
-    """Finite floats of any sign from number strings; an empty cell is a missing month (NaN)."""
-    text = values.str.strip()
-    empty = text == ""
-    numbers = pd.to_numeric(text.where(~empty), errors="coerce")
-    fail_first(numbers.isna() & ~empty, values, source=source, column=TARGET_COL,
-               message="{value!r} is not a number")
-    fail_first(pd.Series(np.isinf(numbers.to_numpy()), index=values.index), values, source=source,
-               column=TARGET_COL, message="{value!r} is not a finite number")
-    return numbers.astype(float)
-
-
-def read_long(table: pd.DataFrame, *, source: object) -> pd.DataFrame:
+def read_long(table: pd.DataFrame, *, source: object,
+              limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
     """Panel from a long table: non-empty string ids, monthly ds, finite y (empty = missing).
 
     y may be negative here (M3's N2786 is -1200 in 1999-12); the models need y >= 0 in the
@@ -70,21 +54,25 @@ def read_long(table: pd.DataFrame, *, source: object) -> pd.DataFrame:
     `status` is optional (absent or empty = reported); other columns (category, ...) are ignored.
     """
     require_columns(table, REQUIRED, source=source, fmt="long (unique_id,ds,y)")
-    codes, distinct = _distinct(table[ID_COL])
-    _fail_first_code(distinct == "", codes, table[ID_COL], source=source, column=ID_COL,
-                     message="unique_id is empty; every row needs a series id")
-    ids = pd.Series(distinct.to_numpy()[codes], index=table.index)
-    y = parse_numbers(table[TARGET_COL], source=source)
+    codes, names = distinct(table[ID_COL])
+    fail_first_code(names == "", codes, table[ID_COL], source=source, column=ID_COL,
+                    message="unique_id is empty; every row needs a series id")
+    ids = pd.Series(names.to_numpy()[codes], index=table.index)
+    y = parse_quantities(table[TARGET_COL], source=source, column=TARGET_COL, allow_empty=True,
+                         negative=True)
+    check_ceiling(y, table[TARGET_COL], source=source, column=TARGET_COL, limits=limits)
     if STATUS_COL in table.columns:
-        codes, distinct = _distinct(table[STATUS_COL])
-        distinct = distinct.replace("", REPORTED)
-        _fail_first_code(~distinct.isin(STATUSES), codes, table[STATUS_COL], source=source,
-                         column=STATUS_COL,
-                         message=f"status {{value!r}} is not one of {', '.join(STATUSES)}")
-        status = pd.Series(distinct.to_numpy()[codes], index=table.index)
+        codes, names = distinct(table[STATUS_COL])
+        names = names.replace("", REPORTED)
+        fail_first_code(~names.isin(STATUSES), codes, table[STATUS_COL], source=source,
+                        column=STATUS_COL,
+                        message=f"status {{value!r}} is not one of {', '.join(STATUSES)}")
+        status = pd.Series(names.to_numpy()[codes], index=table.index)
     else:
         status = pd.Series(REPORTED, index=table.index)
-    frame = pd.DataFrame({ID_COL: ids, TIME_COL: parse_long_months(table[TIME_COL], source=source),
-                          TARGET_COL: y, STATUS_COL: status})
+    months = parse_long_months(table[TIME_COL], source=source)
+    check_months(months, table[TIME_COL], source=source, column=TIME_COL,
+                 floor=limits.floor("long"), limits=limits)
+    frame = pd.DataFrame({ID_COL: ids, TIME_COL: months, TARGET_COL: y, STATUS_COL: status})
     frame = collapse_duplicates(frame, [ID_COL, TIME_COL], source=source, column=TIME_COL)
     return frame.loc[:, list(PANEL_COLUMNS)]

@@ -5,6 +5,10 @@ from __future__ import annotations
 import pandas as pd
 
 from forecasting.data.cells import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_ceiling,
+    check_months,
     collapse_duplicates,
     fail_first,
     parse_months,
@@ -26,7 +30,8 @@ DESTINATION, MONTH, TONNES, STATUS = "destination", "month", "tonnes", "status"
 MARKERS: frozenset[str] = frozenset({DESTINATION, MONTH, TONNES, STATUS, "source"})
 
 
-def read_plain(table: pd.DataFrame, *, source: object) -> pd.DataFrame:
+def read_plain(table: pd.DataFrame, *, source: object,
+               limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
     """Panel from a plain table: ISO-2 / WORLD / OTHER ids, YYYY-MM months, tonnes (empty = NaN)."""
     require_columns(table, (DESTINATION, MONTH, TONNES), source=source, fmt="plain")
     ids = table[DESTINATION].str.strip().str.upper()
@@ -39,12 +44,11 @@ def read_plain(table: pd.DataFrame, *, source: object) -> pd.DataFrame:
                    message=f"status {{value!r}} is not one of {', '.join(STATUSES)}")
     else:
         status = pd.Series(REPORTED, index=table.index)
-    frame = pd.DataFrame({
-        ID_COL: ids,
-        TIME_COL: parse_months(table[MONTH], pattern="YYYY-MM", source=source, column=MONTH),
-        TARGET_COL: parse_quantities(table[TONNES], source=source, column=TONNES,
-                                     allow_empty=True),
-        STATUS_COL: status,
-    })
+    months = parse_months(table[MONTH], pattern="YYYY-MM", source=source, column=MONTH)
+    check_months(months, table[MONTH], source=source, column=MONTH, floor=limits.floor("plain"),
+                 limits=limits)
+    tonnes = parse_quantities(table[TONNES], source=source, column=TONNES, allow_empty=True)
+    check_ceiling(tonnes, table[TONNES], source=source, column=TONNES, limits=limits)
+    frame = pd.DataFrame({ID_COL: ids, TIME_COL: months, TARGET_COL: tonnes, STATUS_COL: status})
     frame = collapse_duplicates(frame, [ID_COL, TIME_COL], source=source, column=MONTH)
     return frame.loc[:, list(PANEL_COLUMNS)]
