@@ -68,6 +68,9 @@ class JobResult:
     series: SeriesSummary | None = None
     published_choice: PublishedChoice | None = None
     provenance: dict[str, int] = field(default_factory=dict)
+    panel: pd.DataFrame | None = None
+    backtest: pd.DataFrame | None = None
+    forecasts: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def _plain(node: object) -> object:
@@ -286,11 +289,15 @@ def check_publish_choice(cfg: DictConfig, forecasters: list) -> None:
 
 
 def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
-            extra_tags: dict[str, str] | None = None) -> JobResult:
-    """Run the whole job and write its files under `run_dir`; track it when enabled."""
+            extra_tags: dict[str, str] | None = None, data: ModelInput | None = None,
+            ) -> JobResult:
+    """Run the whole job and write its files under `run_dir`; track it when enabled.
+
+    `data`: an input already loaded (the Python API's DataFrame); None reads `cfg.data`.
+    """
     check_settings(cfg)
     selection_rule(cfg)
-    data = load_input(cfg.data)
+    data = load_input(cfg.data) if data is None else data
     if cfg.as_of is not None:
         data = data.truncated(cfg.as_of)
     panel = data.panel_at(data.last_month)
@@ -390,6 +397,9 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
         if cfg.publish.enabled:
             published = publish_month(cfg, forecasts, panel, run_id=run_id, tags=tags,
                                       hierarchy=data.hierarchy)
+        if run_id is not None and cfg.tracking.register_model:
+            tracking.register_forecaster(forecasts, as_of=tags["as_of"], evidence=pub.summary())
     return JobResult(leaderboard=board, choice=choice, files=files, run_id=run_id,
                      published=published, series=data.summary, published_choice=pub,
-                     provenance=provenance(panel))
+                     provenance=provenance(panel), panel=panel, backtest=bt,
+                     forecasts=forecasts)

@@ -16,9 +16,11 @@ import pandas as pd
 from mlflow.entities import Metric
 from omegaconf import DictConfig, OmegaConf
 
+from forecasting.mlflow_model import log_forecaster
 from forecasting.tracking_store import run_identity
 
 PARAM_LIMIT = 6000
+MODEL_NAME, CANDIDATE = "magnet-forecasting", "candidate"  # registered model and its alias
 
 
 def package_version() -> str:
@@ -150,3 +152,18 @@ def log_summary(board: pd.DataFrame) -> None:
     mlflow.log_metrics({"best_mase": float(best["mase"]),
                         "best_skill": float(best["skill"]) if pd.notna(best["skill"]) else 0.0})
     mlflow.set_tag("best_model", str(best["model"]))
+
+
+def register_forecaster(forecasts: Mapping[str, pd.DataFrame], *, as_of: str,
+                        evidence: str) -> str:
+    """Log the published forecasts as a pyfunc model of the active run, register it as
+    MODEL_NAME and point the alias `candidate` at it; the version. Promoting a version to
+    `production` is a person's decision (README, "The registered model")."""
+    info = log_forecaster(forecasts, as_of=as_of, registered_model_name=MODEL_NAME)
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(MODEL_NAME, CANDIDATE, version)
+    for key, value in {"as_of": as_of, "evidence": evidence}.items():
+        client.set_model_version_tag(MODEL_NAME, version, key, value)
+    mlflow.set_tag("registered_model", f"{MODEL_NAME}/{version}")
+    return version
