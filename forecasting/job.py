@@ -71,6 +71,7 @@ class JobResult:
     panel: pd.DataFrame | None = None
     backtest: pd.DataFrame | None = None
     forecasts: dict[str, pd.DataFrame] = field(default_factory=dict)
+    registered_model: str | None = None
 
 
 def _plain(node: object) -> object:
@@ -397,9 +398,10 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
         if cfg.publish.enabled:
             published = publish_month(cfg, forecasts, panel, run_id=run_id, tags=tags,
                                       hierarchy=data.hierarchy)
-        if run_id is not None and cfg.tracking.register_model:
-            tracking.register_forecaster(forecasts, as_of=tags["as_of"], evidence=pub.summary())
+        registered = (tracking.register_forecaster(forecasts, as_of=tags["as_of"],
+                                                   evidence=pub.summary())
+                      if run_id is not None and cfg.tracking.register_model else None)
     return JobResult(leaderboard=board, choice=choice, files=files, run_id=run_id,
                      published=published, series=data.summary, published_choice=pub,
                      provenance=provenance(panel), panel=panel, backtest=bt,
-                     forecasts=forecasts)
+                     forecasts=forecasts, registered_model=registered)

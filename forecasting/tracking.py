@@ -157,8 +157,9 @@ def log_summary(board: pd.DataFrame) -> None:
 def register_forecaster(forecasts: Mapping[str, pd.DataFrame], *, as_of: str,
                         evidence: str) -> str:
     """Log the published forecasts as a pyfunc model of the active run, register it as
-    MODEL_NAME and point the alias `candidate` at it; the version. Promoting a version to
-    `production` is a person's decision (README, "The registered model")."""
+    MODEL_NAME and point the alias `candidate` at it; its `models:/name/version` URI.
+    Promoting a version to `production` is a person's decision (README, "The registered
+    model")."""
     info = log_forecaster(forecasts, as_of=as_of, registered_model_name=MODEL_NAME)
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
@@ -166,4 +167,4 @@ def register_forecaster(forecasts: Mapping[str, pd.DataFrame], *, as_of: str,
     for key, value in {"as_of": as_of, "evidence": evidence}.items():
         client.set_model_version_tag(MODEL_NAME, version, key, value)
     mlflow.set_tag("registered_model", f"{MODEL_NAME}/{version}")
-    return version
+    return f"models:/{MODEL_NAME}/{version}"

@@ -41,6 +41,7 @@ def test_only_the_job_asked_to_registers_and_candidate_points_at_it(store) -> No
     assert version.tags["evidence"].startswith(f"published: {second.published_choice.model} (")
     assert set(client.get_registered_model(MODEL_NAME).aliases) == {CANDIDATE}  # no production
     assert client.get_run(second.run_id).data.tags["registered_model"] == f"{MODEL_NAME}/1"
+    assert second.registered_model == f"models:/{MODEL_NAME}/1" and first.registered_model is None
 
 
 def test_loaded_by_alias_it_serves_the_published_rows(store) -> None:
