@@ -7,6 +7,7 @@ with MLflow tracking, plots and publishing off unless an override turns them on.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,10 +22,10 @@ from omegaconf.errors import OmegaConfBaseException
 from forecasting.data.long import REQUIRED, read_long
 from forecasting.inputs import ModelInput, load_input
 from forecasting.job import JobResult, run_job
-from forecasting.mlflow_model import public_forecasts
 from forecasting.publish import PublishResult
 from forecasting.schema import TARGET_COL, TIME_COL, InputError, validate_panel
 from forecasting.settings import CONF_DIR, check_overrides
+from forecasting.tracking import public_forecasts
 
 SOURCE = "DataFrame"
 QUIET: tuple[str, ...] = ("tracking.enabled=false", "plots=false", "publish.enabled=false",
@@ -110,9 +111,16 @@ def publish(df: pd.DataFrame | None = None, overrides: Sequence[str] = (),
     """Publish the month (a CSV per scenario + manifest.json under <publish_dir>/<as_of>/; None:
     publish.dir); where they went. A month already published raises PublishExistsError
     unless publish.overwrite=true."""
-    where = [] if publish_dir is None else [f"publish.dir={publish_dir}"]
+    where = [] if publish_dir is None else [f"publish.dir={_quoted(publish_dir)}"]
     result = run(df, ["publish.enabled=true", *overrides, *where], run_dir)
     return result.published
+
+
+def _quoted(value: str | Path) -> str:
+    """A value as a quoted Hydra override string (spaces, '=' and quotes kept): backslashes
+    before a quote or the end are doubled, quotes escaped (Hydra's override grammar)."""
+    text = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", str(value))
+    return "'" + re.sub(r"(\\+)$", lambda m: m.group(1) * 2, text) + "'"
 
 
 def _as_of(result: JobResult) -> str:

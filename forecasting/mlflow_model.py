@@ -1,25 +1,15 @@
-"""The job's published forecasts as an MLflow pyfunc model: call arguments in, forecasts out."""
+"""The job's published forecasts as an MLflow pyfunc model: call arguments in, forecasts out.
+
+MLflow logs this file as the model's code ("models from code"): it needs only mlflow and
+pandas, so a consumer loads the model without this project installed.
+"""
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Mapping
-from pathlib import Path
-
 import mlflow
 import pandas as pd
-from mlflow.models import ModelSignature
-from mlflow.models.model import ModelInfo
-from mlflow.types import ColSpec, Schema
-
-from forecasting.publish import PUBLIC_COLUMNS, to_public
 
 ARTIFACT = "forecasts"
-INPUT_SCHEMA = Schema([ColSpec("long", "h", required=False),
-                       ColSpec("string", "scenario", required=False)])
-OUTPUT_SCHEMA = Schema([ColSpec("string", c) for c in PUBLIC_COLUMNS[:4]]
-                       + [ColSpec("long", "horizon"), ColSpec("string", "model")]
-                       + [ColSpec("double", c) for c in PUBLIC_COLUMNS[6:]])
 
 
 class PublishedForecaster(mlflow.pyfunc.PythonModel):
@@ -60,24 +50,4 @@ class PublishedForecaster(mlflow.pyfunc.PythonModel):
         return pd.concat(out, ignore_index=True)
 
 
-def public_forecasts(forecasts: Mapping[str, pd.DataFrame], *, as_of: str) -> pd.DataFrame:
-    """The job's internal forecast frames per scenario in the published schema, stacked."""
-    return pd.concat([to_public(frame, as_of=as_of, scenario=name)
-                      for name, frame in forecasts.items()], ignore_index=True)
-
-
-def log_forecaster(forecasts: Mapping[str, pd.DataFrame], *, as_of: str,
-                   registered_model_name: str | None = None) -> ModelInfo:
-    """Log a PublishedForecaster carrying `forecasts` to the active run (and register it)."""
-    public = public_forecasts(forecasts, as_of=as_of)
-    example = pd.DataFrame({"h": [min(3, int(public["horizon"].max()))],
-                            "scenario": [str(public["scenario"].iloc[0])]})
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{ARTIFACT}.csv"
-        public.to_csv(path, index=False)
-        return mlflow.pyfunc.log_model(
-            name="forecaster", python_model=PublishedForecaster(), artifacts={ARTIFACT: str(path)},
-            signature=ModelSignature(inputs=INPUT_SCHEMA, outputs=OUTPUT_SCHEMA),
-            input_example=example,
-            pip_requirements=[f"mlflow=={mlflow.__version__}", f"pandas=={pd.__version__}"],
-            registered_model_name=registered_model_name)
+mlflow.models.set_model(PublishedForecaster())

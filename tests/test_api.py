@@ -58,9 +58,9 @@ def test_backtest_returns_leaderboard_and_fold_forecasts(tmp_path: Path,
 
 
 def test_publish_writes_what_forecast_returns(tmp_path: Path, fc: pd.DataFrame) -> None:
-    result = api.publish(long_panel(), overrides=CHEAP, publish_dir=tmp_path / "pub")
+    result = api.publish(long_panel(), overrides=CHEAP, publish_dir=tmp_path / "it's = pub")
     path = result.csv_paths["status_quo"]
-    assert path == tmp_path / "pub" / "2022-12" / "forecast_status_quo.csv"
+    assert path == tmp_path / "it's = pub" / "2022-12" / "forecast_status_quo.csv"
     assert result.manifest_path.exists()
     pd.testing.assert_frame_equal(read_published(path), fc, check_dtype=False)
 

@@ -47,6 +47,8 @@ def test_only_the_job_asked_to_registers_and_candidate_points_at_it(store) -> No
 def test_loaded_by_alias_it_serves_the_published_rows(store) -> None:
     _, second, _ = store
     model = mlflow.pyfunc.load_model(URI)
+    # logged as code (forecasting/mlflow_model.py: mlflow and pandas only), not a pickle
+    assert model.metadata.flavors["python_function"]["loader_module"].endswith("code_model")
     published = read_published(second.published.csv_paths["status_quo"])
     got = model.predict(pd.DataFrame({"h": [2], "scenario": ["status_quo"]}))
     expected = published.loc[published["horizon"] <= 2].reset_index(drop=True)
