@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from forecasting.settings import check_overrides
 from forecasting.summary import aliases_of, file_lines, merged_board, next_months, top_series
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-EXIT_BAD_INPUT, EXIT_PUBLISHED = 2, 3
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PUBLISHED = 1, 2, 3
 TOP_SERIES = 5  # series shown beside WORLD in the next months
 DEFAULT_URI = "sqlite:///mlflow.db"  # the store `make ui` opens
 
@@ -106,6 +107,13 @@ def _run(cfg: DictConfig) -> None:
         _drop_if_empty(run_dir)
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_PUBLISHED)
+    except Exception as err:  # any other failure: one line (the MLflow run is marked FAILED)
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        text = str(err).strip().splitlines()
+        print(f"error: {type(err).__name__}: {text[0] if text else ''} (the run failed; "
+              "HYDRA_FULL_ERROR=1 shows the traceback)", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
     print(format_report(result, cfg))
     if result.series is not None:
         print(f"\n{result.series.line()}")

@@ -19,6 +19,13 @@ from forecasting.data.hierarchy import (
     with_history,
 )
 from forecasting.data.load import FORMATS, detect_format, load_panel
+from forecasting.data.store import (
+    DEFAULT_PRODUCT,
+    VINTAGES,
+    VintagedFigures,
+    default_store_path,
+    open_figures,
+)
 from forecasting.features.base import to_month
 from forecasting.schema import (
     ESTIMATED,
@@ -34,6 +41,7 @@ from forecasting.schema import (
 
 ALL = "all"  # data.destinations=all: every partner with at least data.min_history reported months
 MAGNET_FORMATS: tuple[str, ...] = ("bundled", "plain", "customs", "comtrade")
+STORE = "store"  # data=store: the vintaged figure store (forecasting/data/store.py)
 
 
 @dataclass
@@ -47,6 +55,11 @@ class ModelInput:
     `hierarchy="world"` keeps `destinations` (None: every partner with at least
     `min_history` reported months, chosen on the figures known at the input's last month),
     folds the other partners into OTHER and adds WORLD; `"none"` models every series as given.
+
+    With a figure store (`store`), a month also needs its figure's vintage on or before the
+    month's knowledge date (store.knowledge_date), so a revision published after a cutoff
+    does not reach it; without `as_of` the latest month sees every vintage. `vintage`
+    (first|latest) chooses the figures the backtest scores against (`actuals`).
     """
 
     source: str
@@ -56,6 +69,8 @@ class ModelInput:
     limit: pd.Timestamp | None = None
     hierarchy: str = "world"
     min_history: int = 24
+    store: VintagedFigures | None = None
+    vintage: str = "latest"
     _cache: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False)
     _chosen: tuple[str, ...] | None = field(default=None, repr=False)
     _summary: SeriesSummary | None = field(default=None, repr=False)
@@ -83,7 +98,8 @@ class ModelInput:
         return ModelInput(source=self.source, format=self.format,
                           destinations=self.destinations, raw=self.raw,
                           limit=min(to_month(as_of), end), hierarchy=self.hierarchy,
-                          min_history=self.min_history)
+                          min_history=self.min_history, store=self.store,
+                          vintage=self.vintage)
 
     @property
     def chosen(self) -> tuple[str, ...]:
@@ -105,8 +121,23 @@ class ModelInput:
                 else folded(self._raw_at(self.limit), self.chosen)))
         return self._summary
 
+    def figures(self) -> pd.DataFrame:
+        """The loaded figures up to the input's last month, before any gap is estimated."""
+        return self._raw_at(self.limit)
+
+    def actuals(self) -> pd.DataFrame:
+        """The panel the backtest scores against: the latest figures, or with a store and
+        `vintage="first"` each month's first published figure (estimates filled as usual)."""
+        if self.store is None or self.vintage == "latest":
+            return self.panel_at(self.last_month)
+        return self._model_panel(self.store.known_at(self.limit, first=True), self.limit)
+
     def _raw_at(self, as_of: pd.Timestamp | None) -> pd.DataFrame:
         """The loaded figures for months up to `as_of` (None: all)."""
+        if self.store is not None:
+            everything = as_of is None or (self.limit is None
+                                           and as_of >= self.store.last_month)
+            return self.store.known_at(None if everything else as_of)
         if self.raw is None:
             raw = bundled_panel_at(as_of)
         else:
@@ -116,7 +147,10 @@ class ModelInput:
         return raw
 
     def _build(self, as_of: pd.Timestamp | None) -> pd.DataFrame:
-        raw = self._raw_at(as_of)
+        return self._model_panel(self._raw_at(as_of), as_of)
+
+    def _model_panel(self, raw: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
+        """The modelling panel (hierarchy, months padded to `as_of`, gaps estimated) of `raw`."""
         negative = raw[TARGET_COL] < 0
         if negative.any():
             row = raw.loc[negative].iloc[0]
@@ -186,12 +220,27 @@ def _destinations(value: object) -> tuple[str, ...] | None:
     return ids
 
 
-def _hierarchy(value: object, fmt: str) -> str:
-    """`data.hierarchy`, with `auto` resolved: world for the magnet formats, none for long."""
+def _hierarchy(value: object, fmt: str, *, magnets: bool | None = None) -> str:
+    """`data.hierarchy`, with `auto` resolved: world for the magnet formats (for a store:
+    the magnets product), none for long."""
     value = _setting(value, ("auto", *HIERARCHIES), name="data.hierarchy")
     if value == "auto":
-        return "world" if fmt in MAGNET_FORMATS else "none"
+        return "world" if (fmt in MAGNET_FORMATS if magnets is None else magnets) else "none"
     return value
+
+
+def _store_input(data_cfg: Mapping, *, destinations: tuple[str, ...] | None,
+                 min_history: int) -> ModelInput:
+    """data=store: the figures of `data.product` in the store `data.store` (default
+    ./magnets.db, created and seeded with the bundled figures on first use)."""
+    path = Path(data_cfg.get("store") or default_store_path())
+    product = str(data_cfg.get("product") or DEFAULT_PRODUCT)
+    vintage = _setting(data_cfg.get("vintage", "latest"), VINTAGES, name="data.vintage")
+    store = open_figures(path, product)
+    return ModelInput(source=str(path), format=STORE, destinations=destinations,
+                      hierarchy=_hierarchy(data_cfg.get("hierarchy", "auto"), STORE,
+                                           magnets=product == DEFAULT_PRODUCT),
+                      min_history=min_history, store=store, vintage=vintage)
 
 
 def load_input(data_cfg: Mapping) -> ModelInput:
@@ -201,6 +250,8 @@ def load_input(data_cfg: Mapping) -> ModelInput:
     if not isinstance(min_history, int) or min_history < 1:
         raise InputError("config", f"data.min_history={min_history!r} must be a whole number of "
                          "months >= 1", column="data.min_history")
+    if data_cfg.get("format") == STORE:
+        return _store_input(data_cfg, destinations=destinations, min_history=min_history)
     path = data_cfg.get("path")
     if path is None:
         fmt, raw = "bundled", None

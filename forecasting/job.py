@@ -21,7 +21,7 @@ from forecasting.backtest.metrics import (
     seasonal_scale,
     summarise,
 )
-from forecasting.backtest.run import forecast_all, run_backtest
+from forecasting.backtest.run import FALLBACK_COL, forecast_all, n_fallbacks, run_backtest
 from forecasting.backtest.selection import (
     GROUP_COL,
     SelectionRule,
@@ -36,17 +36,20 @@ from forecasting.features.pipeline import build_features
 from forecasting.inputs import ModelInput, load_input
 from forecasting.models.registry import build_forecasters
 from forecasting.models.routing import CLASS_COL, classify_series, model_columns, route
+from forecasting.nowcast import apply_nowcast, band_quantiles, known_totals, split_errors
 from forecasting.plots import plot_backtest, plot_fan, plot_mase_by_horizon, plot_scenarios
 from forecasting.publish import publish, refuse_republish
 from forecasting.publish_lock import check_publish_dir, month_lock
 from forecasting.reconcile import FORECAST_COL, reconcile
+from forecasting.scenario_config import reference_scenario, scenarios_for
 from forecasting.scenario_effect import PolicyEffect, apply_multiplier
-from forecasting.scenarios import Scenario, available_scenarios, load_scenario, scenario_from_config
+from forecasting.scenarios import Scenario
 from forecasting.schema import (
     CUTOFF_COL,
     ID_COL,
     STATUS_COL,
     STATUSES,
+    TARGET_COL,
     TIME_COL,
     InputError,
 )
@@ -92,19 +95,20 @@ def _keep(path: Path, files: dict[str, Path]) -> None:
     tracking.log_artifact(path)
 
 
-def scenarios_for(cfg: DictConfig) -> list[Scenario]:
-    """The scenario of the run, or every named scenario for `scenario=all`."""
-    if cfg.scenario.get("name") == "all":
-        return [load_scenario(name) for name in available_scenarios()]
-    return [scenario_from_config(_plain(cfg.scenario))]
-
-
-def check_publish_target(cfg: DictConfig, as_of: pd.Timestamp) -> None:
+def check_publish_target(cfg: DictConfig, label: str) -> None:
     """Fail fast (before any model fits) when the month is already published."""
     if cfg.publish.enabled:
         check_publish_dir(cfg.publish.dir)
-        refuse_republish(cfg.publish.dir, as_of=f"{as_of:%Y-%m}",
-                         overwrite=cfg.publish.overwrite)
+        refuse_republish(cfg.publish.dir, as_of=label, overwrite=cfg.publish.overwrite)
+
+
+def publication_label(as_of: pd.Timestamp, totals: pd.DataFrame) -> str:
+    """The publication's directory name: the as_of month, or `<last total's month>-preliminary`
+    when known WORLD totals are nowcast (the final publication of that month comes with the
+    detail, under its own as_of)."""
+    if totals.empty:
+        return f"{as_of:%Y-%m}"
+    return f"{totals[TIME_COL].max():%Y-%m}-preliminary"
 
 
 def selection_rule(cfg: DictConfig) -> SelectionRule:
@@ -133,10 +137,11 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
                     cutoffs: list[pd.Timestamp]) -> tuple[pd.DataFrame, list[str]]:
     """Rolling-origin backtest plus the routed, champion and ensemble pseudo-models."""
     bt_cfg = cfg.backtest
-    panel = data.panel_at(data.last_month)
+    panel = data.actuals()  # what the scores compare against (data.vintage with a store)
     level = tuple(bt_cfg.level)
     bt = run_backtest(panel, forecasters, h=bt_cfg.h, cutoffs=cutoffs, scenario=scenario,
-                      level=level, progress=cfg.progress, history_at=data.panel_at)
+                      level=level, progress=cfg.progress, history_at=data.panel_at,
+                      baseline=cfg.models.baseline, n_jobs=bt_cfg.n_jobs)
     base = [a for f in forecasters for a in f.aliases]
     classes = pd.concat([classify_series(data.panel_at(c), as_of=c).assign(**{CUTOFF_COL: c})
                          for c in cutoffs], ignore_index=True)
@@ -152,10 +157,11 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
 
 def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
                     scenarios: list[Scenario], choice: pd.DataFrame, candidates: list[str],
-                    raw_backtest: pd.DataFrame, pick: str, *, hierarchy: str = "world",
-                    ) -> dict[str, pd.DataFrame]:
+                    raw_backtest: pd.DataFrame, pick: str, *, reference: Scenario,
+                    hierarchy: str = "world") -> dict[str, pd.DataFrame]:
     """Per scenario: every model's forecast, routed, then the published pick per series
-    (reconciled to WORLD under hierarchy world; as forecast under hierarchy none)."""
+    (reconciled to WORLD under hierarchy world; as forecast under hierarchy none), moved by
+    the policy effect relative to the `reference` scenario."""
     as_of = panel[TIME_COL].max()
     level = tuple(cfg.backtest.level)
     classes = classify_series(panel, as_of=as_of)
@@ -166,11 +172,10 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
             panel, as_of=as_of)
         tracking.log_metrics({f"effect_{k}": v for k, v in effect.coef_.items()}
                              | {"effect_n_rows": effect.n_rows_})
-    reference = load_scenario(eff_cfg.reference)
     out = {}
     for scenario in scenarios:
         fc = forecast_all(forecasters, panel, h=cfg.publish.h, as_of=as_of, scenario=scenario,
-                          level=level)
+                          level=level, baseline=cfg.models.baseline)
         fc = route(fc, classes, smooth=cfg.models.routing.smooth,
                    intermittent=cfg.models.routing.intermittent, alias=ROUTED, levels=level)
         fc = apply_choice(fc, choice, models=candidates, champion_alias=CHAMPION,
@@ -182,6 +187,7 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
                          horizon=steps)
         frame = _published_pick(fc, choice, pick=pick, baseline=cfg.models.baseline,
                                 level=level)
+        frame["model"] = _with_fallbacks(frame["model"], fc[FALLBACK_COL], cfg.models.baseline)
         if effect is not None and scenario.name != reference.name:
             mult = effect.multiplier(panel, h=cfg.publish.h, scenario=scenario,
                                      reference=reference)
@@ -190,6 +196,36 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
         out[scenario.name] = frame if hierarchy == "none" else reconcile(
             frame, method=cfg.reconcile.method, insample=_insample(raw_backtest, pick))
     return out
+
+
+def split_known_totals(cfg: DictConfig, data: ModelInput) -> tuple[ModelInput, pd.DataFrame]:
+    """The input cut at the detail's last month and the WORLD totals known after it (empty
+    unless publish.nowcast and the data hold such totals under hierarchy world)."""
+    if not cfg.publish.get("nowcast", True) or data.hierarchy != "world":
+        return data, known_totals(data.figures().iloc[:0])
+    totals = known_totals(data.figures())
+    if totals.empty:
+        return data, totals
+    detail_end = totals[TIME_COL].min() - pd.offsets.MonthBegin(1)
+    return data.truncated(detail_end), totals
+
+
+def nowcast_forecasts(forecasts: dict[str, pd.DataFrame], totals: pd.DataFrame,
+                      backtest: pd.DataFrame, pick: str) -> dict:
+    """Split the known totals across destinations in every scenario's frame (in place) with
+    bands from the pick's backtest split errors; what was done, for the manifest and MLflow."""
+    if totals.empty:
+        return {}
+    errors = split_errors(backtest, pick, horizons=range(1, len(totals) + 1))
+    bands = band_quantiles(errors)
+    for name, frame in forecasts.items():
+        forecasts[name] = apply_nowcast(frame, totals, point=FORECAST_COL, bands=bands)
+    info = {"months": [f"{m:%Y-%m}" for m in totals[TIME_COL]],
+            "world_tonnes": [float(v) for v in totals[TARGET_COL]],
+            "band_cells": len(errors), "bands": "backtest split errors" if bands else
+            "the forecast's own bands scaled to the total (too few realised cells)"}
+    tracking.log_metrics({"nowcast_months": len(totals), "nowcast_band_cells": len(errors)})
+    return info
 
 
 def model_params(models_cfg: DictConfig) -> dict[str, dict]:
@@ -224,6 +260,15 @@ def _published_pick(fc: pd.DataFrame, choice: pd.DataFrame, *, pick: str, baseli
     return frame
 
 
+def _with_fallbacks(labels: pd.Series, fallbacks: pd.Series, baseline: str) -> pd.Series:
+    """Published model labels, each naming the models in it that fell back to the baseline."""
+    def one(label: str, fell: str) -> str:
+        hit = sorted(set(fell.split("+")) & set(label.replace(":", "+").split("+"))) if fell else []
+        return f"{label} ({'+'.join(hit)} fell back to {baseline})" if hit else label
+    return pd.Series([one(a, b) for a, b in zip(labels, fallbacks, strict=True)],
+                     index=labels.index)
+
+
 def _insample(backtest: pd.DataFrame, pick: str) -> pd.DataFrame:
     """One-step-ahead backtest forecasts of the pick as the 'fitted values' MinT shrink needs."""
     one = backtest.loc[backtest["horizon"] == 1, [ID_COL, TIME_COL, "y", pick]]
@@ -248,17 +293,20 @@ def provenance(panel: pd.DataFrame) -> dict[str, int]:
 
 
 def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd.DataFrame, *,
-                  run_id: str | None, tags: dict[str, str], hierarchy: str = "world") -> object:
+                  run_id: str | None, tags: dict[str, str], hierarchy: str = "world",
+                  nowcast: dict | None = None) -> object:
     """Publish the scenario CSVs and manifest (plus the comparison plot); log them to MLflow."""
     published = publish(forecasts, as_of=tags["as_of"], out_dir=cfg.publish.dir,
                         overwrite=cfg.publish.overwrite, coherent=hierarchy == "world",
+                        label=tags["publication"],
                         manifest_extra={
                             "data_hash": tags["data_hash"],
                             "config": OmegaConf.to_container(cfg, resolve=True),
                             "mlflow_run_id": run_id, "git_commit": tags["git_commit"],
                             "git_dirty": tags["git_dirty"] == "True",
                             "package_version": tags["package_version"],
-                            "history_cells_by_status": provenance(panel)})
+                            "history_cells_by_status": provenance(panel),
+                            "nowcast": nowcast or {}})
     paths = [*published.csv_paths.values(), published.manifest_path]
     if cfg.plots:
         paths.append(plot_scenarios(forecasts, history=panel,
@@ -301,38 +349,43 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     data = load_input(cfg.data) if data is None else data
     if cfg.as_of is not None:
         data = data.truncated(cfg.as_of)
+    data, totals = split_known_totals(cfg, data)
     panel = data.panel_at(data.last_month)
     as_of = panel[TIME_COL].max()
     cutoffs = checked_cutoffs(cfg, data)
-    check_publish_target(cfg, as_of)
+    label = publication_label(as_of, totals)
+    check_publish_target(cfg, label)
     forecasters = build_forecasters(cfg.models)
     check_publish_choice(cfg, forecasters)
+    scenarios = scenarios_for(cfg)
+    reference = reference_scenario(cfg, scenarios)
     if cfg.tracking.enabled:
         prepare_store(cfg.tracking.uri, cfg.tracking.experiment)
-    lock = (month_lock(cfg.publish.dir, f"{as_of:%Y-%m}") if cfg.publish.enabled
+    lock = (month_lock(cfg.publish.dir, label) if cfg.publish.enabled
             else contextlib.nullcontext())
     with lock:
-        check_publish_target(cfg, as_of)  # again under the lock: a racing job may have won
+        check_publish_target(cfg, label)  # again under the lock: a racing job may have won
         return _run_checked(cfg, data=data, panel=panel, cutoffs=cutoffs,
-                            forecasters=forecasters, run_dir=run_dir, run_name=run_name,
-                            extra_tags=extra_tags)
+                            forecasters=forecasters, scenarios=scenarios, reference=reference,
+                            run_dir=run_dir, run_name=run_name, extra_tags=extra_tags,
+                            totals=totals)
 
 
 def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
-                 cutoffs: list[pd.Timestamp], forecasters: list, run_dir: Path, run_name: str,
-                 extra_tags: dict[str, str] | None) -> JobResult:
+                 cutoffs: list[pd.Timestamp], forecasters: list, scenarios: list[Scenario],
+                 reference: Scenario, run_dir: Path, run_name: str,
+                 extra_tags: dict[str, str] | None, totals: pd.DataFrame) -> JobResult:
     """The job after every check passed: compute, write, publish, track."""
     as_of = panel[TIME_COL].max()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True).encode())
-    scenarios = scenarios_for(cfg)
     # backtest and feature frame under the reference scenario when it is among those run
-    main_scenario = next((s for s in scenarios
-                          if s.name == cfg.publish.scenario_effect.reference), scenarios[0])
+    main_scenario = reference if reference.name in {s.name for s in scenarios} else scenarios[0]
     commit, dirty = tracking.git_state()
     tags = {
         "git_commit": commit, "git_dirty": str(dirty), "data_hash": tracking.data_hash(panel),
         "data_source": data.source, "data_format": data.format, "as_of": f"{as_of:%Y-%m}",
+        "publication": publication_label(as_of, totals),
         "scenario": ",".join(s.name for s in scenarios), "features": cfg.features.set,
         "package_version": tracking.package_version(), "hierarchy": data.hierarchy,
         **data.summary.tags(), **(extra_tags or {}),
@@ -345,6 +398,7 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
             tracking.log_panel(panel, source=data.source, name=f"magnets-{as_of:%Y-%m}")
         raw_bt, candidates = backtest_models(cfg, data, forecasters, main_scenario,
                                              cutoffs)
+        tracking.log_metrics({"n_fallbacks": n_fallbacks(raw_bt)})
         bt = raw_bt
         if cfg.backtest.calibrate:
             bt = calibrate_backtest(raw_bt, models=[*candidates, CHAMPION, ENSEMBLE],
@@ -388,7 +442,9 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
             _keep(plot_mase_by_horizon(by_horizon, path=run_dir / "mase_by_horizon.png",
                                        baseline=cfg.models.baseline), files)
         forecasts = final_forecasts(cfg, panel, forecasters, scenarios, choice, candidates,
-                                    raw_bt, pub.model, hierarchy=data.hierarchy)
+                                    raw_bt, pub.model, reference=reference,
+                                    hierarchy=data.hierarchy)
+        nowcast = nowcast_forecasts(forecasts, totals, raw_bt, pub.model)
         for name, frame in forecasts.items():
             _write_csv(frame, run_dir / f"forecast_{name}.csv", files)
             if cfg.plots:
@@ -397,7 +453,7 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
         published = None
         if cfg.publish.enabled:
             published = publish_month(cfg, forecasts, panel, run_id=run_id, tags=tags,
-                                      hierarchy=data.hierarchy)
+                                      hierarchy=data.hierarchy, nowcast=nowcast)
         registered = (tracking.register_forecaster(forecasts, as_of=tags["as_of"],
                                                    evidence=pub.summary())
                       if run_id is not None and cfg.tracking.register_model else None)

@@ -23,7 +23,7 @@ from forecasting.reconcile import FORECAST_COL, interval_columns
 from forecasting.schema import ID_COL, TIME_COL, WORLD, InputError, month_start
 
 PUBLIC_COLUMNS: tuple[str, ...] = (
-    "as_of", "scenario", "destination", "month", "horizon", "model",
+    "as_of", "scenario", "destination", "month", "horizon", "kind", "model",
     "tonnes", "lo_80", "hi_80", "lo_95", "hi_95",
 )
 # Bounds in the order they must nest: lo_95 <= lo_80 <= tonnes <= hi_80 <= hi_95.
@@ -31,9 +31,12 @@ PUBLIC_BOUNDS: tuple[str, ...] = ("lo_95", "lo_80", "tonnes", "hi_80", "hi_95")
 _LO95, _LO80, _HI80, _HI95 = interval_columns()
 INTERNAL_BOUNDS: tuple[str, ...] = (_LO95, _LO80, FORECAST_COL, _HI80, _HI95)
 MODEL_COL = "model"
+KIND_COL = "kind"
+KINDS: tuple[str, ...] = ("forecast", "nowcast")  # nowcast: split to a known total (nowcast.py)
 MANIFEST_NAME = "manifest.json"
 COHERENCE_TOL = 1e-6
 _AS_OF_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_LABEL_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-preliminary)?$")
 _SCENARIO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -142,6 +145,8 @@ def to_public(df: pd.DataFrame, *, as_of: str, scenario: str) -> pd.DataFrame:
         "destination": df[ID_COL].astype(str).to_numpy(),
         "month": ds.dt.strftime("%Y-%m").to_numpy(),
         "horizon": _horizon(ds, as_of),
+        "kind": (df[KIND_COL].astype(str).to_numpy() if KIND_COL in df.columns
+                 else KINDS[0]),
         "model": df[MODEL_COL].astype(str).to_numpy(),
     })
     for public, internal in zip(PUBLIC_BOUNDS, INTERNAL_BOUNDS, strict=True):
@@ -180,8 +185,9 @@ def _existing(directory: Path) -> list[Path]:
 
 def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str | Path,
             overwrite: bool = False, manifest_extra: Mapping | None = None,
-            coherent: bool = True) -> PublishResult:
-    """Validate, then atomically write one CSV per scenario and manifest.json under out_dir/as_of.
+            coherent: bool = True, label: str | None = None) -> PublishResult:
+    """Validate, then atomically write one CSV per scenario and manifest.json under
+    out_dir/<label> (label: `as_of`, or e.g. `2025-12-preliminary` for a nowcast publication).
 
     Nothing is written if any frame is invalid (InputError, a ValueError) or if the as_of
     directory already holds a publication and `overwrite` is False (PublishExistsError).
@@ -196,10 +202,12 @@ def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str |
         if not _SCENARIO_RE.match(scenario):
             raise ValueError(f"scenario name {scenario!r} must match {_SCENARIO_RE.pattern}")
     extra = dict(manifest_extra or {})
-    reserved = {"as_of", "scenarios", "created", "files"} & set(extra)
+    reserved = {"as_of", "label", "scenarios", "created", "files"} & set(extra)
     if reserved:
         raise ValueError(f"manifest_extra may not set reserved key(s) {sorted(reserved)}")
-    directory = refuse_republish(out_dir, as_of=as_of, overwrite=overwrite)
+    if label is not None and not _LABEL_RE.match(label):
+        raise ValueError(f"label must be 'YYYY-MM' or 'YYYY-MM-preliminary', got {label!r}")
+    directory = refuse_republish(out_dir, as_of=label or as_of, overwrite=overwrite)
 
     scenarios = sorted(forecasts)
     payload: dict[Path, bytes] = {}
@@ -212,7 +220,8 @@ def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str |
         payload[directory / csv_name(scenario)] = data
         files.append({"name": csv_name(scenario), "rows": len(public),
                       "sha256": hashlib.sha256(data).hexdigest()})
-    manifest = {**extra, "as_of": as_of, "scenarios": scenarios, "files": files,
+    manifest = {**extra, "as_of": as_of, "label": label or as_of, "scenarios": scenarios,
+                "files": files,
                 "created": datetime.now(UTC).isoformat(timespec="seconds")}
     text = json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False, default=str) + "\n"
     payload[directory / MANIFEST_NAME] = text.encode("utf-8")
@@ -252,6 +261,11 @@ def read_published(path: str | Path) -> pd.DataFrame:
         if bad.any():
             i = int(bad.argmax())
             raise InputError(path, f"{raw[col].iloc[i]!r} is not a number", row=i, column=col)
+    bad = ~raw["kind"].isin(KINDS).to_numpy()
+    if bad.any():
+        i = int(bad.argmax())
+        raise InputError(path, f"kind {raw['kind'].iloc[i]!r} is not one of {', '.join(KINDS)}",
+                         row=i, column="kind")
     out["horizon"] = out["horizon"].astype("int64")
     if (out["horizon"] < 1).any():
         i = int((out["horizon"] < 1).to_numpy().argmax())

@@ -1,4 +1,8 @@
-"""Named future policy scenarios: policy events assumed for the months after as_of."""
+"""Named future policy scenarios (data the policy features consume), built from composed config.
+
+Hydra composes them: `scenario=<name>` gives one scenario node, `scenario=all` (or any node with a
+`scenarios` mapping, composed by its defaults list) a set of them. Nothing here reads YAML files.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-from yaml import YAMLError
 
-import forecasting
 from forecasting.data.policy_calendar import EVENT_COLUMNS, validate_policy_events
-from forecasting.features.policy import SUSPENDS_COL, with_suspends
+from forecasting.data.suspensions import SUSPENDS_COL, with_suspends
 from forecasting.schema import InputError
 
 SCENARIO_GROUP = "scenario"
 SCENARIO_KEYS: tuple[str, ...] = ("name", "description", "events")
+SET_KEY = "scenarios"  # a scenario set (e.g. scenario=all): {name: scenario config}
 EVENT_FIELDS: tuple[str, ...] = (*EVENT_COLUMNS, SUSPENDS_COL)
 OPEN_DATES: tuple[str, ...] = ("announced", "effective")
 # Stands in for an omitted announced/effective date while the calendar validator runs.
@@ -35,11 +37,6 @@ class Scenario:
     name: str
     description: str
     events: pd.DataFrame
-
-
-def default_conf_dir() -> Path:
-    """The repository's conf/ directory, found relative to the package."""
-    return Path(forecasting.__file__).resolve().parents[1] / "conf"
 
 
 def scenario_events(events: Sequence[Mapping], *, source: object) -> pd.DataFrame:
@@ -91,34 +88,40 @@ def scenario_from_config(cfg: Mapping, *, source: object | None = None) -> Scena
                     events=scenario_events(events, source=source))
 
 
-def as_scenario(value: Scenario | Mapping | str | None) -> Scenario | None:
-    """A Scenario from a Scenario, a scenario config mapping, a scenario name, or None."""
+def as_scenario(value: Scenario | Mapping | None) -> Scenario | None:
+    """A Scenario from a Scenario, a scenario config mapping, or None."""
     if value is None or isinstance(value, Scenario):
         return value
-    if isinstance(value, str):
-        return load_scenario(value)
     if isinstance(value, Mapping):
         return scenario_from_config(value)
-    raise TypeError(f"expected a Scenario, a scenario config or a name, got {type(value)}")
+    raise TypeError(f"expected a Scenario or a scenario config, got {type(value)}")
 
 
-def available_scenarios(conf_dir: Path | None = None) -> list[str]:
-    """Names of the scenario files in conf/scenario (all.yaml excluded), sorted."""
-    folder = (conf_dir or default_conf_dir()) / SCENARIO_GROUP
-    return sorted(p.stem for p in folder.glob("*.yaml") if p.stem != "all")
+def is_scenario_set(cfg: Mapping) -> bool:
+    """Whether a composed `scenario` node is a set of scenarios (has a `scenarios` mapping)."""
+    return SET_KEY in cfg
 
 
-def load_scenario(name: str, conf_dir: Path | None = None) -> Scenario:
-    """Read and validate conf/scenario/<name>.yaml."""
-    path = (conf_dir or default_conf_dir()) / SCENARIO_GROUP / f"{name}.yaml"
-    if not path.is_file():
-        raise InputError(path, f"no scenario {name!r}; available: {available_scenarios(conf_dir)}")
-    try:
-        cfg = OmegaConf.load(path)
-    except (YAMLError, OmegaConfBaseException) as err:
-        raise InputError(path, f"not a readable YAML scenario: {err}".splitlines()[0]) from err
-    scenario = scenario_from_config(cfg, source=path)
-    if scenario.name != name:
-        raise InputError(path, f"name {scenario.name!r} differs from the file name {name!r}",
-                         column="name")
-    return scenario
+def scenarios_from_config(cfg: Mapping) -> list[Scenario]:
+    """The scenarios of a composed `scenario` node: the one it is, or every member of a set
+    (by name). A member's key must be its name, as the defaults list `<name>@scenarios.<name>`
+    gives; errors name conf/scenario/<set name>.yaml and the member."""
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=True)
+    if not is_scenario_set(cfg):
+        return [scenario_from_config(cfg)]
+    source = Path("conf") / SCENARIO_GROUP / f"{cfg.get('name')}.yaml"
+    members = cfg[SET_KEY]
+    if not isinstance(members, Mapping) or not members:
+        raise InputError(source, "scenarios must be a non-empty mapping {name: scenario}; "
+                         "compose them with `- <name>@scenarios.<name>` in the defaults list",
+                         column=SET_KEY)
+    out = []
+    for key in sorted(members):
+        scenario = scenario_from_config(members[key])
+        if scenario.name != key:
+            raise InputError(source, f"scenarios.{key} is the scenario {scenario.name!r}; "
+                             f"compose it as `- {scenario.name}@scenarios.{scenario.name}`",
+                             column=f"{SET_KEY}.{key}")
+        out.append(scenario)
+    return out

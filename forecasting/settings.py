@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from forecasting.backtest.metrics import SCORE_ON
+from forecasting.data.store import VINTAGES
 from forecasting.schema import LEVELS, InputError
 
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -55,10 +56,12 @@ SETTINGS: dict[str, Setting] = {
     "backtest.step": Setting(int, 1, 36),
     "backtest.min_train": Setting(int, 12, 1200),
     "backtest.calibrate": Setting(bool),
+    "backtest.n_jobs": Setting(int, -1, 256, check=lambda v: "must not be 0" if v == 0 else None),
     "backtest.score_on": Setting(str, check=_one_of(*SCORE_ON)),
     "publish.enabled": Setting(bool),
     "publish.h": Setting(int, 1, 60),
     "publish.overwrite": Setting(bool),
+    "publish.nowcast": Setting(bool),
     "publish.dir": Setting(str),
     "publish.scenario_effect.enabled": Setting(bool),
     "publish.scenario_effect.alpha": Setting(float, 0.0, 1e6),
@@ -67,6 +70,9 @@ SETTINGS: dict[str, Setting] = {
     "tracking.register_model": Setting(bool),
     "tracking.experiment": Setting(str, check=lambda v: None if str(v).strip() else "is empty"),
     "scenario.name": Setting(str, check=_name),
+    "data.store": Setting(str, nullable=True),
+    "data.product": Setting(str, check=_name),
+    "data.vintage": Setting(str, check=_one_of(*VINTAGES)),
 }
 
 
@@ -97,10 +103,8 @@ def check_settings(cfg: DictConfig) -> None:
     """Every typed setting of the composed config, checked; InputError on the first bad one."""
     for key, spec in SETTINGS.items():
         if OmegaConf.select(cfg, key, default="<missing>") == "<missing>":
-            continue  # a scenario=all config has no single name, for example
+            continue  # a setting some configs leave out
         _check_one(key, spec, OmegaConf.select(cfg, key))
-    if cfg.scenario.get("name") == "all":
-        return
     if tuple(sorted(cfg.backtest.level)) != LEVELS:
         raise _fail("backtest.level", f"={list(cfg.backtest.level)}: only {list(LEVELS)} are "
                     "supported (the published schema has lo_80..hi_95)")
@@ -109,12 +113,13 @@ def check_settings(cfg: DictConfig) -> None:
 def check_overrides(overrides: Iterable[str], cfg: DictConfig) -> None:
     """Refuse `+key=value` overrides that add a setting no config group defines (a typo such
     as `+backtest.nwindows=4` would otherwise be ignored). Allowed: keys inside FREE_FORM
-    subtrees (constructor arguments, builder parameters) and `+group=option` additions."""
+    subtrees (constructor arguments, builder parameters) and `+group=option` or
+    `+group@package=option` additions (e.g. `+scenario@scenario.scenarios.mine=mine`)."""
     for override in overrides:
         if not override.startswith("+"):
             continue
         key = override.lstrip("+").split("=", 1)[0].strip()
-        if key.startswith(FREE_FORM) or (CONF_DIR / key).is_dir():
+        if key.startswith(FREE_FORM) or (CONF_DIR / key.split("@", 1)[0]).is_dir():
             continue
         known = [k for k in _keys(OmegaConf.to_container(cfg, resolve=False)) if k != key]
         hint = difflib.get_close_matches(key, known, n=1)
@@ -131,3 +136,9 @@ def _keys(node: object, prefix: str = "") -> list[str]:
             out.append(key)
             out += _keys(v, key + ".")
     return out
+
+
+def check_name(key: str, value: object) -> None:
+    """Refuse a name that becomes a path unless it is safe (as scenario.name); InputError naming
+    `key`."""
+    _check_one(key, SETTINGS["scenario.name"], value)

@@ -9,8 +9,9 @@ from sklearn.linear_model import LinearRegression
 
 from forecasting.data.policy_calendar import load_policy_events
 from forecasting.features.policy import FEATURE_COLUMNS, REGIME_COLUMNS, build_policy
-from forecasting.scenarios import Scenario, load_scenario, scenario_events
+from forecasting.scenarios import Scenario, scenario_events
 from forecasting.schema import ID_COL, OTHER, TARGET_COL, TIME_COL, WORLD, InputError
+from tests.test_scenarios import composed_scenario
 
 IDS = ["DE", "JP", "US", WORLD, OTHER]
 NUMERIC = [c for c in FEATURE_COLUMNS if c != "pol_regime"]
@@ -156,7 +157,7 @@ def futures(calendar: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Future features under each named scenario, bundled calendar, as_of 2025-12, h=12."""
     panel = flat_panel()
     return {name: build_policy(panel, h=12, as_of="2025-12", events=calendar,
-                               scenario=load_scenario(name))[1]
+                               scenario=composed_scenario(name))[1]
             for name in ("status_quo", "controls_reimposed", "easing")}
 
 
@@ -178,7 +179,7 @@ def test_controls_reimposed_differs_from_status_quo_from_november_2026(
 @pytest.mark.parametrize("as_of", ["2025-12", "2026-05"])
 def test_status_quo_changes_nothing_at_november_2026(calendar: pd.DataFrame, as_of: str) -> None:
     _, quo = build_policy(flat_panel(end=as_of), h=12, as_of=as_of, events=calendar,
-                          scenario=load_scenario("status_quo"))
+                          scenario=composed_scenario("status_quo"))
     cols = ["pol_tighten", "pol_ease", "pol_pending", "pol_regime", *REGIME_COLUMNS]
     for uid in IDS:
         oct_ = row(quo, uid, "2026-10")[cols]

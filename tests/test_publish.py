@@ -67,7 +67,8 @@ def test_csv_schema_rounding_sort_and_horizon(tmp_path):
     assert b"\r" not in raw and raw.endswith(b"\n")
     lines = raw.decode("utf-8").split("\n")
     assert lines[0] == ",".join(PUBLIC_COLUMNS)
-    assert lines[1] == "2025-12,suspended,DE,2026-01,1,AutoETS,812.3,731.1,893.6,649.9,974.8"
+    assert lines[1] == (
+        "2025-12,suspended,DE,2026-01,1,forecast,AutoETS,812.3,731.1,893.6,649.9,974.8")
     df = read_published(path)
     assert list(df.columns) == list(PUBLIC_COLUMNS) and len(df) == 5 * 12
     assert list(df.drop_duplicates("destination")["destination"]) == [

@@ -1,22 +1,28 @@
-"""Named policy scenarios: the shipped YAML files load and validate; broken ones fail clearly."""
+"""Named policy scenarios composed by Hydra from the real conf/: `scenario=<name>`, the set
+`scenario=all`, the policy effect's reference, user scenarios on a search path; broken ones fail
+with one line naming the file, event and column."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 
+from forecasting.scenario_config import reference_scenario, scenarios_for
 from forecasting.scenarios import (
     Scenario,
     as_scenario,
-    available_scenarios,
-    default_conf_dir,
-    load_scenario,
+    is_scenario_set,
     scenario_from_config,
+    scenarios_from_config,
 )
 from forecasting.schema import InputError
+from forecasting.settings import CONF_DIR
 
 SHIPPED = ["controls_reimposed", "easing", "status_quo"]
 GOOD_EVENT = """\
@@ -29,24 +35,56 @@ GOOD_EVENT = """\
 """
 
 
-def write_scenario(conf_dir: Path, name: str, events_yaml: str) -> Path:
-    """Write conf_dir/scenario/<name>.yaml with the given events block; return its path."""
+def write_scenario(conf_dir: Path, name: str, events_yaml: str, *, label: str | None = None,
+                   ) -> Path:
+    """Write conf_dir/scenario/<name>.yaml (scenario name `label`, default `name`)."""
     path = conf_dir / "scenario" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f'name: "{name}"\ndescription: "test"\nevents:\n{events_yaml}')
+    path.write_text(f'name: "{label or name}"\ndescription: "test"\nevents:\n{events_yaml}')
     return path
 
 
-def test_shipped_scenarios_are_found_in_the_repo_conf() -> None:
-    assert default_conf_dir() == Path(__file__).resolve().parents[1] / "conf"
-    assert available_scenarios() == SHIPPED
+def composed(*overrides: str, user_dir: Path | None = None, hydra_config: bool = False):
+    """The real config composed with `overrides` (and `user_dir` on the search path, as
+    --config-dir puts it)."""
+    extra = [f"hydra.searchpath=[file://{user_dir}]"] if user_dir else []
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=[*extra, *overrides], return_hydra_config=hydra_config)
+
+
+@cache
+def composed_scenario(name: str) -> Scenario:
+    """The shipped scenario `name` as `scenario=<name>` composes it."""
+    [scenario] = scenarios_for(composed(f"scenario={name}"))
+    return scenario
+
+
+def group_options() -> list[str]:
+    """The options of the scenario group on the real conf's search path, as Hydra lists them."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return GlobalHydra.instance().config_loader().get_group_options("scenario")
+
+
+def test_scenario_all_composes_every_other_option_of_the_group() -> None:
+    cfg = composed("scenario=all")
+    assert cfg.scenario.name == "all" and is_scenario_set(cfg.scenario)
+    assert sorted(cfg.scenario.scenarios) == SHIPPED
+    scenarios = scenarios_for(cfg)
+    assert [s.name for s in scenarios] == SHIPPED
+    # all.yaml's defaults list names every option of the group but itself: a new shipped
+    # scenario file that is not added there fails here
+    assert [o for o in group_options() if o != "all"] == SHIPPED
+    # each member is the same scenario as `scenario=<name>` composes
+    for scenario in scenarios:
+        alone = composed_scenario(scenario.name)
+        assert scenario.description == alone.description and len(scenario.description) > 40
+        pd.testing.assert_frame_equal(scenario.events, alone.events)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_each_shipped_scenario_loads_and_validates(name: str) -> None:
-    scenario = load_scenario(name)
+def test_each_shipped_scenario_composes_and_validates(name: str) -> None:
+    scenario = composed_scenario(name)
     assert isinstance(scenario, Scenario) and scenario.name == name
-    assert len(scenario.description) > 40
     events = scenario.events
     assert {"announced", "effective", "ends", "kind", "direction", "magnets", "destinations",
             "suspends"} <= set(events.columns)
@@ -59,25 +97,72 @@ def test_each_shipped_scenario_loads_and_validates(name: str) -> None:
 
 def test_shipped_scenario_contents() -> None:
     renewal = pd.Timestamp("2026-11-10")
-    quo = load_scenario("status_quo").events
+    quo = composed_scenario("status_quo").events
     suspension = quo.loc[quo["kind"] == "suspension"].iloc[0]
     assert suspension["suspends"] == (pd.Timestamp("2025-10-09"),)
     assert suspension["effective"] == renewal and suspension["ends"] == pd.Timestamp("2027-11-10")
-    assert load_scenario("controls_reimposed").events.empty
-    easing = load_scenario("easing").events
+    assert composed_scenario("controls_reimposed").events.empty
+    easing = composed_scenario("easing").events
     lift = easing.loc[easing["suspends"].apply(lambda d: pd.Timestamp("2025-04-04") in d)]
     assert len(lift) == 1 and lift["destinations"].iat[0] == "ALL"
     assert pd.isna(lift["effective"].iat[0])  # from the first month after as_of
 
 
-def test_hydra_group_composes_to_the_same_scenario() -> None:
-    with initialize_config_dir(config_dir=str(default_conf_dir() / "scenario"),
-                               version_base="1.3"):
-        cfg = compose(config_name="easing")
-    composed = scenario_from_config(cfg)
-    loaded = load_scenario("easing")
-    assert composed.name == loaded.name and composed.description == loaded.description
-    pd.testing.assert_frame_equal(composed.events, loaded.events)
+def test_reference_comes_from_the_run_or_is_composed_by_hydra(tmp_path: Path) -> None:
+    cfg = composed("scenario=all")
+    scenarios = scenarios_for(cfg)
+    assert reference_scenario(cfg, scenarios) is scenarios[SHIPPED.index("status_quo")]
+    cfg = composed("scenario=easing")  # status_quo is not run: composed from the group
+    reference = reference_scenario(cfg, scenarios_for(cfg))
+    quo = composed_scenario("status_quo")
+    assert reference.name == "status_quo"
+    pd.testing.assert_frame_equal(reference.events, quo.events)
+    for name, message in [("nope", r"reference='nope': no such scenario; available: \['all', "
+                                    r"'controls_reimposed', 'easing', 'status_quo'"),
+                          ("all", "is a set of scenarios"),
+                          ("../x", r"reference ='\.\./x' is not a safe name")]:
+        cfg.publish.scenario_effect.reference = name
+        with pytest.raises(InputError, match=message):
+            reference_scenario(cfg, [quo])
+
+
+def test_a_user_scenario_on_the_search_path_runs_joins_all_and_serves_as_reference(
+        tmp_path: Path) -> None:
+    write_scenario(tmp_path, "mine", GOOD_EVENT)
+    [mine] = scenarios_for(composed("scenario=mine", user_dir=tmp_path))
+    assert mine.name == "mine" and mine.events["destinations"].tolist() == ["US"]
+    cfg = composed("scenario=all", "+scenario@scenario.scenarios.mine=mine", user_dir=tmp_path)
+    assert [s.name for s in scenarios_for(cfg)] == sorted([*SHIPPED, "mine"])
+    # the reference is composed on the running app's search path (--config-dir included)
+    cfg = composed("scenario=easing", "publish.scenario_effect.reference=mine",
+                   user_dir=tmp_path, hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    try:
+        reference = reference_scenario(cfg, scenarios_for(cfg))
+    finally:
+        HydraConfig.instance().cfg = None
+    assert reference.name == "mine"
+    pd.testing.assert_frame_equal(reference.events, mine.events)
+
+
+def test_set_members_and_options_must_carry_their_own_name(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"^conf/scenario/all.yaml, column 'scenarios.mine': "
+                                         r"scenarios.mine is the scenario 'easing'"):
+        scenarios_for(composed("scenario=all", "+scenario@scenario.scenarios.mine=easing"))
+    write_scenario(tmp_path, "renamed", GOOD_EVENT, label="mine")
+    cfg = composed("scenario=renamed", user_dir=tmp_path, hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    try:
+        with pytest.raises(InputError, match=r"renamed.yaml, column 'name': name 'mine' differs "
+                                             r"from the option name 'renamed'"):
+            scenarios_for(cfg)
+    finally:
+        HydraConfig.instance().cfg = None
+    write_scenario(tmp_path, "dots", GOOD_EVENT, label="../up")
+    with pytest.raises(InputError, match=r"scenario.name ='\.\./up' is not a safe name"):
+        scenarios_for(composed("scenario=dots", user_dir=tmp_path))
+    with pytest.raises(InputError, match="scenarios must be a non-empty mapping"):
+        scenarios_from_config({"name": "empty", "scenarios": {}})
 
 
 @pytest.mark.parametrize(("event_yaml", "column", "message"), [
@@ -90,34 +175,21 @@ def test_hydra_group_composes_to_the_same_scenario() -> None:
 ])
 def test_broken_scenario_names_file_event_and_column(tmp_path: Path, event_yaml: str,
                                                      column: str, message: str) -> None:
-    path = write_scenario(tmp_path, "broken", GOOD_EVENT + event_yaml)
+    write_scenario(tmp_path, "broken", GOOD_EVENT + event_yaml)
     with pytest.raises(InputError) as err:
-        load_scenario("broken", conf_dir=tmp_path)
+        scenarios_for(composed("scenario=broken", user_dir=tmp_path))
     text = str(err.value)
-    assert text.startswith(f"{path}, column '{column}': event 1")
+    assert text.startswith(f"conf/scenario/broken.yaml, column '{column}': event 1")
     assert message in text
 
 
-def test_missing_and_misnamed_scenarios(tmp_path: Path) -> None:
-    write_scenario(tmp_path, "mine", GOOD_EVENT)
-    (tmp_path / "scenario" / "all.yaml").write_text("name: all\n")
-    assert available_scenarios(tmp_path) == ["mine"]
-    with pytest.raises(InputError, match=r"no scenario 'other'; available: \['mine'\]"):
-        load_scenario("other", conf_dir=tmp_path)
-    (tmp_path / "scenario" / "renamed.yaml").write_text(
-        (tmp_path / "scenario" / "mine.yaml").read_text())
-    with pytest.raises(InputError, match=r"renamed.yaml, column 'name': name 'mine' differs"):
-        load_scenario("renamed", conf_dir=tmp_path)
-
-
-def test_as_scenario_accepts_name_config_and_scenario() -> None:
-    quo = load_scenario("status_quo")
+def test_as_scenario_accepts_config_and_scenario() -> None:
+    quo = composed_scenario("status_quo")
     assert as_scenario(None) is None and as_scenario(quo) is quo
-    assert as_scenario("status_quo").name == "status_quo"
     from_cfg = as_scenario({"name": "status_quo", "description": "", "events": []})
     assert from_cfg.name == "status_quo" and from_cfg.events.empty
     with pytest.raises(TypeError, match="expected a Scenario"):
-        as_scenario(3)
+        as_scenario("status_quo")
 
 
 def test_suspends_may_be_a_list() -> None:

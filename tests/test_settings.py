@@ -68,3 +68,7 @@ def test_cli_refuses_a_typo_with_exit_2_and_writes_nothing(tmp_path: Path) -> No
 
 def test_adding_a_config_group_is_not_a_typo() -> None:
     check_overrides(["+experiment=routing"], composed())
+    added = ["scenario=all", "+scenario@scenario.scenarios.again=easing"]  # at a package
+    check_overrides(added, composed(*added))
+    with pytest.raises(InputError, match="scenarioo@x is not a setting"):
+        check_overrides(["+scenarioo@x=easing"], composed())

@@ -238,6 +238,12 @@ def bundled_panel_at(as_of: pd.Timestamp | None, sources_dir: Path = SOURCES_DIR
     return _long(_as_text(panel).astype({"month": str}), source=bundled_panel_path())
 
 
+def long_panel(obs: pd.DataFrame, *, source: object) -> pd.DataFrame:
+    """The long panel (unique_id, ds, y, status) build_panel makes from selected observations
+    (as bundled_panel_at, for observations read elsewhere, e.g. the figure store)."""
+    return _long(_as_text(build_panel(obs)).astype({"month": str}), source=source)
+
+
 def estimated_share(panel: pd.DataFrame, *, id_col: str = ID_COL,
                     status_col: str = STATUS_COL) -> pd.DataFrame:
     """Months per status and the estimated share per series (in order of first appearance)."""

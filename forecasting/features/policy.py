@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,11 +26,10 @@ from forecasting.data.policy_calendar import (
     load_policy_events,
     validate_policy_events,
 )
+from forecasting.data.suspensions import SUSPENDS_COL, with_suspends
 from forecasting.features.base import KEYS, future_keys, future_months, to_month, train_keys
-from forecasting.schema import ID_COL, TIME_COL, InputError
-
-if TYPE_CHECKING:
-    from forecasting.scenarios import Scenario
+from forecasting.scenarios import Scenario, as_scenario
+from forecasting.schema import ID_COL, TIME_COL
 
 MAGNET_WEIGHTS: dict[str, float] = {"yes": 1.0, "partial": 0.5, "no": 0.0}
 EU27: frozenset[str] = frozenset({
@@ -39,7 +37,6 @@ EU27: frozenset[str] = frozenset({
     "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"})
 # Statements and dialogues reaffirm or discuss measures already in the calendar: weight 0.
 INFORMATIONAL_KINDS: frozenset[str] = frozenset({"statement", "dialogue"})
-SUSPENDS_COL = "suspends"
 BASE_REGIMES: tuple[str, ...] = (
     "none", "licensing", "second_round_pending", "second_round_in_force", "second_round_suspended")
 DEST_FLAGS: tuple[str, ...] = ("dest_ease", "dest_tighten")
@@ -48,32 +45,6 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "pol_tighten", "pol_ease", "pol_pending", "pol_ramp", "pol_decay", "pol_regime",
     "pol_months_in_regime", *REGIME_COLUMNS)
 _DAY = pd.Timedelta(days=1)
-
-
-def with_suspends(events: pd.DataFrame, raw: pd.DataFrame, *, source: object) -> pd.DataFrame:
-    """Attach `suspends` (tuple of announcement dates) parsed from raw's optional column."""
-    values = (raw[SUSPENDS_COL].tolist() if SUSPENDS_COL in raw.columns
-              else [None] * len(events))
-    parsed: list[tuple[pd.Timestamp, ...]] = []
-    for i, value in enumerate(values):
-        if isinstance(value, tuple):
-            parsed.append(value)
-            continue
-        if isinstance(value, list):
-            value = " ".join(map(str, value))
-        text = "" if value is None or pd.isna(value) else str(value)
-        try:
-            dates = tuple(pd.Timestamp(part).normalize() for part in text.split())
-        except ValueError as err:
-            raise InputError(source, f"cannot parse the dates in {text!r}", row=i,
-                             column=SUSPENDS_COL) from err
-        if dates and events["kind"].iat[i] != "suspension":
-            raise InputError(source, f"only a suspension may name suspends, not a "
-                             f"{events['kind'].iat[i]!r} event", row=i, column=SUSPENDS_COL)
-        parsed.append(dates)
-    out = events.copy()
-    out[SUSPENDS_COL] = pd.Series(parsed, index=out.index, dtype=object)
-    return out
 
 
 def calendar_events(events: pd.DataFrame | None = None, *,
@@ -244,7 +215,7 @@ def _scenario_events(scenario: Scenario, first_month: pd.Timestamp) -> pd.DataFr
 
 
 def build_policy(panel: pd.DataFrame, *, h: int, as_of: pd.Timestamp | str,
-                 scenario: Scenario | Mapping | str | None = None,
+                 scenario: Scenario | Mapping | None = None,
                  events: pd.DataFrame | None = None, ramp_months: float = 3.0,
                  realised: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Policy-state features of every panel row up to as_of and of the h months after it.
@@ -253,10 +224,8 @@ def build_policy(panel: pd.DataFrame, *, h: int, as_of: pd.Timestamp | str,
     announced by the end of the as_of month plus `scenario`'s events (which apply only after
     as_of). `events` defaults to the bundled calendar. `realised=True` (studies only) also
     feeds future rows the calendar's events announced after as_of, as if foreseen. `scenario` may
-    also be a scenario config mapping or a name under conf/scenario.
+    also be a scenario config mapping (name, description, events).
     """
-    from forecasting.scenarios import as_scenario  # scenarios imports this module
-
     scenario = as_scenario(scenario)
     as_of = to_month(as_of)
     horizon = future_months(as_of, h)
