@@ -11,8 +11,9 @@ modules are placed by what they do:
 - backtest: reconcile.py (coherence of forecasts, after the models), nowcast.py (splitting a
   known total, with bands from the backtest)
 - job: job.py, settings.py, scenario_config.py (the run's scenarios from the composed config),
-  publish.py, publish_lock.py, plots.py, tracking.py, tracking_store.py
-- cli: cli.py, runs_cli.py, ingest_cli.py
+  publish.py, publish_lock.py, plots.py, tracking.py, tracking_store.py, mlflow_model.py (the
+  registered pyfunc), summary.py (the parts of the printed summary)
+- cli: cli.py, runs_cli.py, ingest_cli.py, api.py (the Python API: the job from a notebook)
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ TOP_LEVEL: dict[str, str] = {
     "forecasting.scenario_effect": "models",
     "forecasting.reconcile": "backtest", "forecasting.nowcast": "backtest",
     **{f"forecasting.{m}": "job" for m in ("job", "settings", "scenario_config", "publish",
-                                           "publish_lock", "plots", "tracking", "tracking_store")},
+                                           "publish_lock", "plots", "tracking", "tracking_store",
+                                           "mlflow_model", "summary")},
     "forecasting.cli": "cli", "forecasting.runs_cli": "cli", "forecasting.ingest_cli": "cli",
+    "forecasting.api": "cli",
 }
 PACKAGE = Path(forecasting.__file__).resolve().parent
 
