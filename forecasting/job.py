@@ -75,6 +75,10 @@ class JobResult:
     published_choice: PublishedChoice | None = None
     provenance: dict[str, int] = field(default_factory=dict)
     scorecard: Scorecard | None = None
+    panel: pd.DataFrame | None = None
+    backtest: pd.DataFrame | None = None
+    forecasts: dict[str, pd.DataFrame] = field(default_factory=dict)
+    registered_model: str | None = None
 
 
 def _plain(node: object) -> object:
@@ -354,11 +358,15 @@ def check_publish_choice(cfg: DictConfig, forecasters: list) -> None:
 
 
 def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
-            extra_tags: dict[str, str] | None = None) -> JobResult:
-    """Run the whole job and write its files under `run_dir`; track it when enabled."""
+            extra_tags: dict[str, str] | None = None, data: ModelInput | None = None,
+            ) -> JobResult:
+    """Run the whole job and write its files under `run_dir`; track it when enabled.
+
+    `data`: an input already loaded (the Python API's DataFrame); None reads `cfg.data`.
+    """
     check_settings(cfg)
     selection_rule(cfg)
-    data = load_input(cfg.data)
+    data = load_input(cfg.data) if data is None else data
     if cfg.as_of is not None:
         data = data.truncated(cfg.as_of)
     data.check_scored(SCORE_ON[cfg.backtest.score_on], score_on=cfg.backtest.score_on)
@@ -471,6 +479,10 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
                                       hierarchy=data.hierarchy, nowcast=nowcast, board=board,
                                       card=card, fans={n: files[f"fan_{n}.png"] for n in forecasts}
                                       if cfg.plots else None)
+        registered = (tracking.register_forecaster(forecasts, as_of=tags["as_of"],
+                                                   evidence=pub.summary())
+                      if run_id is not None and cfg.tracking.register_model else None)
     return JobResult(leaderboard=board, choice=choice, files=files, run_id=run_id,
                      published=published, series=data.summary, published_choice=pub,
-                     provenance=provenance(panel), scorecard=card)
+                     provenance=provenance(panel), scorecard=card, panel=panel, backtest=bt,
+                     forecasts=forecasts, registered_model=registered)

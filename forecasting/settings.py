@@ -67,6 +67,7 @@ SETTINGS: dict[str, Setting] = {
     "publish.scenario_effect.alpha": Setting(float, 0.0, 1e6),
     "tracking.enabled": Setting(bool),
     "tracking.uri": Setting(str),
+    "tracking.register_model": Setting(bool),
     "tracking.experiment": Setting(str, check=lambda v: None if str(v).strip() else "is empty"),
     "scenario.name": Setting(str, check=_name),
     "data.store": Setting(str, nullable=True),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -15,8 +16,12 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow.entities import Metric
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
 from omegaconf import DictConfig, OmegaConf
 
+from forecasting import mlflow_model
+from forecasting.publish import PUBLIC_BOUNDS, PUBLIC_COLUMNS, to_public
 from forecasting.tracking_store import run_identity
 
 PARAM_LIMIT = 6000
@@ -26,6 +31,7 @@ SHARED_VIEW_TAG = "mlflow.sharedViewState."
 KEY_COLUMNS = ("tags.`published_choice`", *(f"metrics.`published_{m}`" for m in PUBLISHED_METRICS),
                "tags.`as_of`", "tags.`scenario`")
 NOTE_TAG = "mlflow.note.content"  # the run page's Description
+MODEL_NAME, CANDIDATE = "magnet-forecasting", "candidate"  # registered model and its alias
 
 
 def package_version() -> str:
@@ -181,3 +187,42 @@ def set_review_view(experiment_id: str) -> None:
     only Source, Models and Dataset columns)."""
     mlflow.MlflowClient().set_experiment_tag(experiment_id, SHARED_VIEW_TAG + REVIEW_VIEW,
                                              json.dumps(review_view_state()))
+
+
+def public_forecasts(forecasts: Mapping[str, pd.DataFrame], *, as_of: str) -> pd.DataFrame:
+    """The job's internal forecast frames per scenario in the published schema, stacked."""
+    return pd.concat([to_public(frame, as_of=as_of, scenario=name)
+                      for name, frame in forecasts.items()], ignore_index=True)
+
+
+def register_forecaster(forecasts: Mapping[str, pd.DataFrame], *, as_of: str,
+                        evidence: str) -> str:
+    """Log the published forecasts as a pyfunc model of the active run (the code of
+    forecasting/mlflow_model.py, the forecasts as its artifact), register it as MODEL_NAME
+    and point the alias `candidate` at it; its `models:/name/version` URI.
+    Promoting a version to `production` is a person's decision (README, "The registered
+    model")."""
+    public = public_forecasts(forecasts, as_of=as_of)
+    example = pd.DataFrame({"h": [min(3, int(public["horizon"].max()))],
+                            "scenario": [str(public["scenario"].iloc[0])]})
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("long", "h", required=False),
+                       ColSpec("string", "scenario", required=False)]),
+        outputs=Schema([ColSpec("long" if col == "horizon" else "double"
+                                if col in PUBLIC_BOUNDS else "string", col)
+                        for col in PUBLIC_COLUMNS]))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{mlflow_model.ARTIFACT}.csv"
+        public.to_csv(path, index=False)
+        info = mlflow.pyfunc.log_model(
+            name="forecaster", python_model=mlflow_model.__file__,
+            artifacts={mlflow_model.ARTIFACT: str(path)}, signature=signature,
+            input_example=example, registered_model_name=MODEL_NAME,
+            pip_requirements=[f"mlflow=={mlflow.__version__}", f"pandas=={pd.__version__}"])
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(MODEL_NAME, CANDIDATE, version)
+    for key, value in {"as_of": as_of, "evidence": evidence}.items():
+        client.set_model_version_tag(MODEL_NAME, version, key, value)
+    mlflow.set_tag("registered_model", f"{MODEL_NAME}/{version}")
+    return f"models:/{MODEL_NAME}/{version}"

@@ -12,8 +12,10 @@ modules are placed by what they do:
   known total, with bands from the backtest)
 - job: job.py, settings.py, scenario_config.py (the run's scenarios from the composed config),
   publish.py, publish_lock.py, plots.py, tracking.py, tracking_store.py, scorecard.py (scores
-  earlier publications), report.py (report.html)
-- cli: cli.py, runs_cli.py, ingest_cli.py, scorecard_cli.py
+  earlier publications), report.py (report.html), mlflow_model.py (the registered pyfunc),
+  summary.py (the parts of the printed summary)
+- cli: cli.py, runs_cli.py, ingest_cli.py, scorecard_cli.py, api.py (the Python API: the job
+  from a notebook)
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ TOP_LEVEL: dict[str, str] = {
     "forecasting.reconcile": "backtest", "forecasting.nowcast": "backtest",
     **{f"forecasting.{m}": "job" for m in ("job", "settings", "scenario_config", "publish",
                                            "publish_lock", "plots", "tracking", "tracking_store",
-                                           "scorecard", "report")},
+                                           "scorecard", "report", "mlflow_model", "summary")},
     "forecasting.cli": "cli", "forecasting.runs_cli": "cli", "forecasting.ingest_cli": "cli",
-    "forecasting.scorecard_cli": "cli",
+    "forecasting.scorecard_cli": "cli", "forecasting.api": "cli",
 }
 PACKAGE = Path(forecasting.__file__).resolve().parent
 

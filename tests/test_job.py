@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import mlflow
@@ -191,13 +192,14 @@ def test_a_job_failing_part_way_is_marked_failed_and_keeps_its_files(tmp_path: P
 def test_printed_report_holds_the_leaderboard_and_the_picks(job) -> None:
     from forecasting.cli import format_report
 
-    _, result, _ = job
-    text = format_report(result, choice="ensemble")
-    assert "Leaderboard" in text and "publish.choice=ensemble" in text
+    cfg, result, _ = job
+    text = format_report(result, cfg)
+    assert "Leaderboard" in text and "publish.choice=auto" in text
     assert text.startswith(f"published: {result.published_choice.model} (")
     board_part, picks_part = text[text.index("Leaderboard"):].split("Per series")
-    ranked_models = [ln.split()[1] for ln in board_part.splitlines()[2:] if ln.strip()]
-    assert ranked_models == list(result.leaderboard["model"])
+    rows = [re.match(r"\s*\d+\s+(\S+(?: = \S+)*)\s", ln) for ln in board_part.splitlines()[2:]]
+    ranked_models = [m for row in rows if row for m in row.group(1).split(" = ")]
+    assert ranked_models == list(result.leaderboard["model"])  # merged rows keep the order
     rows = [ln.split() for ln in picks_part.splitlines()[2:] if ln.strip()]
     assert [r[0] for r in rows] == list(result.choice["unique_id"])
     assert [r[1] for r in rows] == list(result.choice["champion"])
