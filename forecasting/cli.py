@@ -63,6 +63,12 @@ def _published_lines(result: object, cfg: DictConfig) -> list[str]:
     shown = [f"{model} ({n} series)" for model, n in per_series.iloc[:3].items()]
     more = f" and {len(per_series) - 3} more" if len(per_series) > 3 else ""
     lines.append(f"  forecast per series: {', '.join(shown)}{more}")
+    if "kind" in forecast and (forecast["kind"] == "nowcast").any():
+        known = forecast.loc[(forecast["kind"] == "nowcast") & (forecast[ID_COL] == "WORLD")]
+        lines.append("  nowcast: " + ", ".join(
+            f"{m:%Y-%m} (WORLD known: {t:,.1f} t)" for m, t in zip(
+                known[TIME_COL], known["forecast"], strict=True))
+            + " split across the destinations (rows of kind nowcast)")
     as_of = f"{result.panel[TIME_COL].max():%Y-%m}"
     table = next_months(forecast, as_of=as_of, scenario=scenario,
                         series=top_series(result.panel, n=TOP_SERIES))

@@ -145,3 +145,6 @@ def test_job_publishes_nowcast_rows_that_add_up_to_the_known_total(tmp_path, mak
     assert manifest["as_of"] == "2022-12" and (pub["as_of"] == "2022-12").all()
     assert manifest["nowcast"]["months"] == ["2023-01"]
     assert manifest["nowcast"]["band_cells"] > 0
+    from forecasting.cli import format_report
+
+    assert "nowcast: 2023-01 (WORLD known: 1,234.5 t)" in format_report(result, cfg)
