@@ -85,13 +85,28 @@ def test_backtest_fold_uses_the_panel_as_known_at_its_cutoff_not_the_final_one()
 
 
 def test_panel_at_a_cutoff_is_built_from_figures_up_to_it() -> None:
-    data = _input(_gappy_raw())
+    raw = _gappy_raw()
+    data = _input(raw)
     at = data.panel_at(CUTOFF)
     assert at[TIME_COL].max() == CUTOFF
     de = at.loc[at[ID_COL] == "DE"].set_index(TIME_COL)
     assert de.loc[CUTOFF, STATUS_COL] == ESTIMATED
     final = data.panel_at(None).set_index([ID_COL, TIME_COL])
     assert de.loc[CUTOFF, TARGET_COL] != final.loc[("DE", CUTOFF), TARGET_COL]
+    # the cutoff month's own figures are known at the cutoff (kept as reported)
+    us = at.loc[(at[ID_COL] == "US") & (at[TIME_COL] == CUTOFF)].iloc[0]
+    reported = raw.loc[(raw[ID_COL] == "US") & (raw[TIME_COL] == CUTOFF), TARGET_COL].item()
+    assert us[STATUS_COL] != ESTIMATED and us[TARGET_COL] == reported
+
+
+def test_a_cutoff_whose_figures_are_not_out_yet_still_ends_at_the_cutoff() -> None:
+    """No figure of the cutoff month yet: every series gets it estimated, so every model
+    forecasts from the cutoff (none from the month before)."""
+    raw = _gappy_raw()
+    data = _input(raw.loc[raw[TIME_COL] != CUTOFF].reset_index(drop=True))
+    at = data.panel_at(CUTOFF)
+    last = at.loc[at[TIME_COL] == CUTOFF]
+    assert set(last[ID_COL]) == set(at[ID_COL]) and (last[STATUS_COL] == ESTIMATED).all()
 
 
 def _published_by(cutoff: pd.Timestamp) -> set[tuple[str, pd.Timestamp]]:
