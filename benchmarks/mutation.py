@@ -8,6 +8,7 @@ arithmetic swaps (`+` -> `**`, `<<`, ...) are left out. cosmic-ray mutates the f
 in place, so run this in a scratch copy of the repository, never in a tree you are editing:
 
     python benchmarks/mutation.py WORKDIR [TARGET ...]   # from the copy's root
+    python benchmarks/mutation.py --summary WORKDIR      # counts and the survivors' diffs
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "inputs": ("forecasting/inputs.py", ("panel_at", "_raw_at"),
                f"{LEAKS}backtest_fold_uses_the_panel_as_known_at_its_cutoff_not_the_final_one "
                f"{LEAKS}panel_at_a_cutoff_is_built_from_figures_up_to_it "
+               f"{LEAKS}a_cutoff_whose_figures_are_not_out_yet_still_ends_at_the_cutoff "
                f"{LEAKS}bundled_model_input_at_a_cutoff_uses_only_figures_published_by_then"),
     "bundle": ("forecasting/data/bundle.py",
                ("known_at", "bundled_panel_at"),
@@ -36,6 +38,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...], str]] = {
                "tests/test_backtest_metrics.py::test_cutoffs_end_h_before_the_last_month"),
     "run": ("forecasting/backtest/run.py", ("forecast_all", "run_backtest"),
             f"{LEAKS}backtest_fold_uses_the_panel_as_known_at_its_cutoff_not_the_final_one "
+            f"{LEAKS}a_fold_given_the_whole_panel_forecasts_from_the_history_up_to_its_cutoff "
             "tests/test_backtest_metrics.py::test_backtest_frame_shape_and_horizons"),
     "selection": ("forecasting/backtest/selection.py", ("choice_at_cutoffs",),
                   "tests/test_selection.py"),
@@ -88,7 +91,35 @@ def run(workdir: Path, name: str) -> None:
     print(report.splitlines()[-4:] if report else f"{name}: no report")
 
 
+def summarise(workdir: Path) -> None:
+    """Per target: mutants in scope, run, killed, survived, pending; then each survivor's diff."""
+    survivors = []
+    for db in sorted(workdir.glob("*.sqlite")):
+        dump = subprocess.run(["cosmic-ray", "dump", str(db)], check=True, capture_output=True,
+                              text=True).stdout
+        counts = dict.fromkeys(("in scope", "killed", "survived", "other", "pending"), 0)
+        for line in dump.splitlines():
+            item, result = json.loads(line)
+            if result is not None and result["worker_outcome"] == "skipped":
+                continue
+            counts["in scope"] += 1
+            if result is None:
+                counts["pending"] += 1
+            elif result["test_outcome"] in ("killed", "survived"):
+                counts[result["test_outcome"]] += 1
+                if result["test_outcome"] == "survived":
+                    survivors.append(result["diff"])
+            else:
+                counts["other"] += 1
+        print(db.stem, counts)
+    for diff in survivors:
+        print(diff)
+
+
 def main(argv: list[str]) -> None:
+    if argv[0] == "--summary":
+        summarise(Path(argv[1]))
+        return
     workdir = Path(argv[0])
     workdir.mkdir(parents=True, exist_ok=True)
     for name in argv[1:] or list(TARGETS):

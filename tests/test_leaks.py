@@ -84,6 +84,29 @@ def test_backtest_fold_uses_the_panel_as_known_at_its_cutoff_not_the_final_one()
     pd.testing.assert_frame_equal(fold(honest), fold(ends))
 
 
+def test_a_fold_given_the_whole_panel_forecasts_from_the_history_up_to_its_cutoff() -> None:
+    """run_backtest without history_at: each fold cuts the panel at its cutoff itself.
+
+    Naive repeats the cutoff month and SeasonalNaive the month a year before the target, so a
+    fold that fits on any other rows (later months, or only the cutoff month) gets other values.
+    """
+    panel = build_panel(n_series=3, months=48, seed=5)
+    cutoffs = [CUTOFF, CUTOFF + pd.offsets.MonthBegin(4)]
+    stats = [StatsForecaster([SeasonalNaive(season_length=12, alias="SeasonalNaive"),
+                              Naive(alias="Naive")])]
+    bt = run_backtest(panel, stats, h=3, cutoffs=cutoffs, progress=False)
+    y = panel.set_index([ID_COL, TIME_COL])[TARGET_COL]
+    at_cutoff = y.reindex(pd.MultiIndex.from_arrays([bt[ID_COL], bt["cutoff"]])).to_numpy()
+    year_before = y.reindex(pd.MultiIndex.from_arrays(
+        [bt[ID_COL], bt[TIME_COL] - pd.DateOffset(years=1)])).to_numpy()
+    np.testing.assert_allclose(bt["Naive"], at_cutoff)
+    np.testing.assert_allclose(bt["SeasonalNaive"], year_before)
+    later = run_backtest(_later_changed(panel), stats, h=3, cutoffs=[CUTOFF], progress=False)
+    pd.testing.assert_frame_equal(bt.loc[bt["cutoff"] == CUTOFF].drop(
+        columns=[TARGET_COL, STATUS_COL]).reset_index(drop=True),
+        later.drop(columns=[TARGET_COL, STATUS_COL]))
+
+
 def test_panel_at_a_cutoff_is_built_from_figures_up_to_it() -> None:
     raw = _gappy_raw()
     data = _input(raw)
