@@ -99,6 +99,9 @@ def test_a_fold_given_the_whole_panel_forecasts_from_the_history_up_to_its_cutof
     at_cutoff = y.reindex(pd.MultiIndex.from_arrays([bt[ID_COL], bt["cutoff"]])).to_numpy()
     year_before = y.reindex(pd.MultiIndex.from_arrays(
         [bt[ID_COL], bt[TIME_COL] - pd.DateOffset(years=1)])).to_numpy()
+    months_ahead = (bt[TIME_COL].dt.to_period("M") - bt["cutoff"].dt.to_period("M")).map(
+        lambda step: step.n)
+    assert bt["horizon"].tolist() == months_ahead.tolist()  # the second fold spans a new year
     np.testing.assert_allclose(bt["Naive"], at_cutoff)
     np.testing.assert_allclose(bt["SeasonalNaive"], year_before)
     later = run_backtest(_later_changed(panel), stats, h=3, cutoffs=[CUTOFF], progress=False)
