@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.atomic import write_files_atomic
+from forecasting.atomic import write_dir_atomic
 from forecasting.reconcile import FORECAST_COL, interval_columns
 from forecasting.schema import (
     ID_COL,
@@ -221,6 +221,15 @@ def read_history(path: str | Path) -> pd.DataFrame:
     return out
 
 
+def _others(directory: Path) -> list[str]:
+    """Entries of `directory` that are not the publication nor a temporary (e.g. the plot)."""
+    if not directory.is_dir():
+        return []
+    published = {p.name for p in _existing(directory)}
+    return sorted(p.name for p in directory.iterdir() if p.name not in published
+                  and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+
+
 def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str | Path,
             overwrite: bool = False, manifest_extra: Mapping | None = None,
             coherent: bool = True, label: str | None = None,
@@ -233,8 +242,9 @@ def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str |
 
     Nothing is written if any frame is invalid (InputError, a ValueError) or if the as_of
     directory already holds a publication and `overwrite` is False (PublishExistsError).
-    With overwrite=True the new set replaces the old one; CSVs of scenarios no longer
-    published are deleted only after the new set (manifest last) is in place.
+    With overwrite=True the new set replaces the old one in one step (the month's directory is
+    swapped, forecasting.atomic.write_dir_atomic): a reader or a killed job sees the old set or
+    the new one, never a mix; other files of the directory (the plot) are kept.
     """
     if not _AS_OF_RE.match(str(as_of)):
         raise ValueError(f"as_of must be 'YYYY-MM', got {as_of!r}")
@@ -274,15 +284,10 @@ def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str |
     text = json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False, default=str) + "\n"
     payload[directory / MANIFEST_NAME] = text.encode("utf-8")
 
-    created_dir = not directory.exists()
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
-        write_files_atomic(payload)
-    except BaseException:
-        if created_dir and not any(directory.iterdir()):
-            directory.rmdir()
-        raise
-    for stale in set(_existing(directory)) - set(payload):
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    write_dir_atomic(directory, {path.name: data for path, data in payload.items()},
+                     carry=_others(directory))
+    for stale in set(_existing(directory)) - set(payload):  # left only where no dir swap
         stale.unlink()
     return PublishResult(
         directory=directory,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,8 +27,9 @@ def month_lock(out_dir: str | Path, as_of: str) -> Iterator[Path]:
     """Hold `<out_dir>/.<as_of>.lock` for the block; yield the month's directory.
 
     A second job publishing the same month while the first runs stops at once (before any
-    model is fitted) with PublishExistsError. Under the lock, temporaries left in the month's
-    directory by a killed job are removed: no live writer can own them.
+    model is fitted) with PublishExistsError. Under the lock, temporaries left by a killed job
+    (in the month's directory, or its hidden swap directory beside it) are removed: no live
+    writer can own them.
     """
     out = check_publish_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -40,8 +42,12 @@ def month_lock(out_dir: str | Path, as_of: str) -> Iterator[Path]:
                 f"{out / as_of}: another job is publishing as_of {as_of} right now (lock "
                 f"{lock_path}); wait for it to finish or use another publish.dir") from err
         directory = out / as_of
-        for stale in directory.glob(STALE_PATTERN) if directory.is_dir() else []:
-            stale.unlink(missing_ok=True)
+        for stale in [*out.glob(f".{as_of}.*.tmp"),  # the month's swap directory
+                      *(directory.glob(STALE_PATTERN) if directory.is_dir() else [])]:
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         try:
             yield directory
         finally:
