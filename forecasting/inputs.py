@@ -19,6 +19,8 @@ from forecasting.data.hierarchy import (
     with_history,
 )
 from forecasting.data.load import FORMATS, detect_format, load_panel
+from forecasting.data.synthetic import FORMAT as SYNTHETIC
+from forecasting.data.synthetic import from_config as synthetic_from_config
 from forecasting.features.base import to_month
 from forecasting.schema import (
     ESTIMATED,
@@ -202,7 +204,10 @@ def load_input(data_cfg: Mapping) -> ModelInput:
         raise InputError("config", f"data.min_history={min_history!r} must be a whole number of "
                          "months >= 1", column="data.min_history")
     path = data_cfg.get("path")
-    if path is None:
+    if data_cfg.get("format") == SYNTHETIC:  # data=synthetic: a seeded panel, labelled as such
+        path, raw = synthetic_from_config(data_cfg)
+        fmt = SYNTHETIC
+    elif path is None:
         fmt, raw = "bundled", None
     else:
         if not Path(path).is_file():

@@ -68,6 +68,7 @@ class JobResult:
     series: SeriesSummary | None = None
     published_choice: PublishedChoice | None = None
     provenance: dict[str, int] = field(default_factory=dict)
+    data_source: str = ""
 
 
 def _plain(node: object) -> object:
@@ -251,6 +252,7 @@ def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd
                         manifest_extra={
                             "data_hash": tags["data_hash"],
                             "config": OmegaConf.to_container(cfg, resolve=True),
+                            "data_source": tags["data_source"],
                             "mlflow_run_id": run_id, "git_commit": tags["git_commit"],
                             "git_dirty": tags["git_dirty"] == "True",
                             "package_version": tags["package_version"],
@@ -392,4 +394,4 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
                                       hierarchy=data.hierarchy)
     return JobResult(leaderboard=board, choice=choice, files=files, run_id=run_id,
                      published=published, series=data.summary, published_choice=pub,
-                     provenance=provenance(panel))
+                     provenance=provenance(panel), data_source=data.source)

@@ -66,6 +66,11 @@ SETTINGS: dict[str, Setting] = {
     "tracking.uri": Setting(str),
     "tracking.experiment": Setting(str, check=lambda v: None if str(v).strip() else "is empty"),
     "scenario.name": Setting(str, check=_name),
+    "data.n_series": Setting(int, 1, 1_000_000),
+    "data.n_months": Setting(int, 24, 1200),
+    "data.seed": Setting(int, 0, 2**32 - 1),
+    "data.intermittent_share": Setting(float, 0.0, 1.0),
+    "data.end": Setting(str, check=_month),
 }
 
 
