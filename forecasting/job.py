@@ -32,6 +32,7 @@ from forecasting.backtest.selection import (
 )
 from forecasting.backtest.splits import rolling_cutoffs
 from forecasting.data.hierarchy import SeriesSummary
+from forecasting.engine import engine_session
 from forecasting.features.pipeline import build_features
 from forecasting.inputs import ModelInput, load_input
 from forecasting.models.registry import build_forecasters
@@ -305,7 +306,7 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
         prepare_store(cfg.tracking.uri, cfg.tracking.experiment)
     lock = (month_lock(cfg.publish.dir, f"{as_of:%Y-%m}") if cfg.publish.enabled
             else contextlib.nullcontext())
-    with lock:
+    with lock, engine_session(cfg.get("engine")):
         check_publish_target(cfg, as_of)  # again under the lock: a racing job may have won
         return _run_checked(cfg, data=data, panel=panel, cutoffs=cutoffs,
                             forecasters=forecasters, run_dir=run_dir, run_name=run_name,

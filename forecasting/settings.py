@@ -71,6 +71,13 @@ SETTINGS: dict[str, Setting] = {
     "data.seed": Setting(int, 0, 2**32 - 1),
     "data.intermittent_share": Setting(float, 0.0, 1.0),
     "data.end": Setting(str, check=_month),
+    "engine.name": Setting(str, check=_one_of("local", "dask")),
+    "engine.address": Setting(str, nullable=True),
+    "engine.n_workers": Setting(int, 1, 1024),
+    "engine.threads_per_worker": Setting(int, 1, 256),
+    "engine.processes": Setting(bool),
+    "engine.partitions": Setting(int, 1, 100_000, nullable=True),
+    "engine.dashboard_address": Setting(str, nullable=True),
 }
 
 
