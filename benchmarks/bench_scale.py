@@ -9,6 +9,8 @@ For each panel (`--sizes`: SYNTHETIC panels of N series x 96 months, `data=synth
   process), the time per stage from cProfile (cumulative seconds of the job's stage
   functions; `--no-profile` runs without it), the MLflow logging share, what the MLflow store
   holds afterwards (metric rows, params, database size) and the PNGs drawn.
+- `engines`: our statistical backtest + final forecast (as in `compare`) on engine=local, then
+  on engine=dask (a LocalCluster of `--workers` processes; its start-up timed apart).
 - `compare`: the default config's statsforecast forecasters (`stats` and `intermittent`) in
   this process, (a) bare `StatsForecast.cross_validation` over the same windows plus the final
   `forecast` (same models, fallback, levels, conformal windows and worker count), and (b) our
@@ -42,6 +44,7 @@ from statsforecast.utils import ConformalIntervals
 from forecasting.backtest.run import forecast_all, run_backtest
 from forecasting.backtest.splits import rolling_cutoffs
 from forecasting.cli import CONF_DIR
+from forecasting.engine import engine_session
 from forecasting.inputs import load_input
 from forecasting.models.stats import StatsForecaster, workers
 from forecasting.schema import FREQ, ID_COL, TARGET_COL, TIME_COL
@@ -160,8 +163,9 @@ def bare(f: StatsForecaster, panel: pd.DataFrame, *, h: int, windows: int, final
     return cv
 
 
-def compare(size: int | str, *, windows: int) -> dict:
-    """Bare statsforecast vs our backtest + final forecast on one panel (stats models only)."""
+def stats_setup(size: int | str, *, windows: int) -> tuple[dict, Callable[[], pd.DataFrame]]:
+    """The default config's statsforecast forecasters on the panel, and our backtest of them
+    (panels as known at each cutoff, then the final forecast) as a function to time."""
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("config", overrides=[*data_overrides(size),
                                            f"backtest.n_windows={windows}"])
@@ -169,21 +173,30 @@ def compare(size: int | str, *, windows: int) -> dict:
     h, final_h, level = cfg.backtest.h, cfg.publish.h, list(cfg.backtest.level)
     data = load_input(cfg.data)
     panel = data.panel_at(None)
-    df = panel[[ID_COL, TIME_COL, TARGET_COL]]
     cutoffs = rolling_cutoffs(panel, h=h, n_windows=windows, step=1,
                               min_train=cfg.backtest.min_train)
-    small = df[df[ID_COL].isin(df[ID_COL].unique()[:4])]
-    for f in forecasters:  # untimed: numba compiles each model once per process
-        bare(f, small, h=h, windows=windows, final_h=final_h, level=level)
 
     def ours() -> pd.DataFrame:
-        fresh = load_input(cfg.data)  # panels rebuilt per cutoff as the job rebuilds them
+        fresh = data.truncated(panel[TIME_COL].max())  # same figures, no cached panels
         bt = run_backtest(panel, forecasters, h=h, cutoffs=cutoffs, level=tuple(level),
                           progress=False, history_at=fresh.panel_at)
         forecast_all(forecasters, panel, h=final_h, as_of=panel[TIME_COL].max(),
                      level=tuple(level))
         return bt
 
+    setup = {"forecasters": forecasters, "h": h, "final_h": final_h, "level": level,
+             "df": panel[[ID_COL, TIME_COL, TARGET_COL]]}
+    return setup, ours
+
+
+def compare(size: int | str, *, windows: int) -> dict:
+    """Bare statsforecast vs our backtest + final forecast on one panel (stats models only)."""
+    setup, ours = stats_setup(size, windows=windows)
+    forecasters, df = setup["forecasters"], setup["df"]
+    h, final_h, level = setup["h"], setup["final_h"], setup["level"]
+    small = df[df[ID_COL].isin(df[ID_COL].unique()[:4])]
+    for f in forecasters:  # untimed warm-up: first calls, imports
+        bare(f, small, h=h, windows=windows, final_h=final_h, level=level)
     load_before = os.getloadavg()
     runs = {"bare": [timed(lambda f=f: bare(f, df, h=h, windows=windows, final_h=final_h,
                                             level=level)) for f in forecasters]}
@@ -199,6 +212,24 @@ def compare(size: int | str, *, windows: int) -> dict:
             "ratio_cpu": cpu["ours"] / cpu["bare"], "loadavg_before": load_before,
             "loadavg_after": os.getloadavg(),
             "agreement": agreement(bare_cv, runs["ours"][0][2], aliases)}
+
+
+def engines(size: int | str, *, windows: int, n_workers: int) -> dict:
+    """Our statistical backtest + final forecast on engine=local, then on engine=dask
+    (a LocalCluster of `n_workers` processes; its start-up timed apart)."""
+    setup, ours = stats_setup(size, windows=windows)
+    load_before = os.getloadavg()
+    local = timed(ours)
+    t0 = time.perf_counter()
+    with engine_session({"name": "dask", "n_workers": n_workers, "processes": True}):
+        start = time.perf_counter() - t0
+        dask = timed(ours)
+    gap = agreement(local[2], dask[2], setup["forecasters"][0].model_aliases)
+    return {"n_series": int(setup["df"][ID_COL].nunique()), "n_workers": n_workers,
+            "wall_s": {"local": local[0], "dask": dask[0], "cluster_start": start},
+            "cpu_s_this_process": {"local": local[1], "dask": dask[1]},
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+            "agreement": gap}
 
 
 def report(results: dict) -> None:
@@ -224,6 +255,14 @@ def report(results: dict) -> None:
         if size != "m3":
             previous = per
     for size, v in results.items():
+        e = v.get("engines")
+        if e is not None:
+            w = e["wall_s"]
+            print(f"\n== engines, {size}: {e['n_series']} series, our stats backtest + final: "
+                  f"local {w['local']:.1f} s, dask ({e['n_workers']} worker processes) "
+                  f"{w['dask']:.1f} s (+ {w['cluster_start']:.1f} s cluster start); load "
+                  f"{_load(e['loadavg_before'])} -> {_load(e['loadavg_after'])}")
+    for size, v in results.items():
         c = v.get("compare")
         if c is None:
             continue
@@ -247,7 +286,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000])
     parser.add_argument("--m3", action="store_true", help="also the M3 monthly panel")
     parser.add_argument("--windows", type=int, default=3)
-    parser.add_argument("--part", nargs="+", choices=("job", "compare"),
+    parser.add_argument("--workers", type=int, default=2, help="dask workers (engines)")
+    parser.add_argument("--part", nargs="+", choices=("job", "compare", "engines"),
                         default=["job", "compare"])
     parser.add_argument("--no-profile", action="store_true", help="job without cProfile")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -263,6 +303,8 @@ def main() -> None:
                                  extra=args.overrides)
         if "compare" in args.part:
             out["compare"] = compare(size, windows=args.windows)
+        if "engines" in args.part:
+            out["engines"] = engines(size, windows=args.windows, n_workers=args.workers)
         print(f"done {size} at {time.strftime('%H:%M:%S')}", flush=True)
         if args.json:
             args.json.write_text(json.dumps({"nproc": os.cpu_count(), "results": results},
