@@ -9,6 +9,7 @@ engine returns.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 
@@ -48,6 +49,8 @@ def engine_session(engine_cfg: Mapping | None) -> Iterator[str]:
             client = Client(cluster)
         stack.enter_context(client)
         stack.enter_context(dask.config.set({"dataframe.convert-string": False}))
+        stack.enter_context(warnings.catch_warnings())  # fugue's groupby-apply, in dask
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"dask\.")
         workers = max(len(client.scheduler_info().get("workers", {})), 1)
         _active.update(client=client, partitions=cfg.get("partitions") or 2 * workers)
         try:

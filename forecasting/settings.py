@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from forecasting.backtest.metrics import SCORE_ON
+from forecasting.engine import ENGINES
 from forecasting.schema import LEVELS, InputError
 
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -71,7 +72,7 @@ SETTINGS: dict[str, Setting] = {
     "data.seed": Setting(int, 0, 2**32 - 1),
     "data.intermittent_share": Setting(float, 0.0, 1.0),
     "data.end": Setting(str, check=_month),
-    "engine.name": Setting(str, check=_one_of("local", "dask")),
+    "engine.name": Setting(str, check=_one_of(*ENGINES)),
     "engine.address": Setting(str, nullable=True),
     "engine.n_workers": Setting(int, 1, 1024),
     "engine.threads_per_worker": Setting(int, 1, 256),
