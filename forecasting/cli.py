@@ -121,8 +121,9 @@ def _run(cfg: DictConfig) -> None:
               "HYDRA_FULL_ERROR=1 shows the traceback)", file=sys.stderr)
         sys.exit(EXIT_FAILED)
     print(format_report(result, cfg))
+    print(f"\ndata: {result.data_source}")
     if result.series is not None:
-        print(f"\n{result.series.line()}")
+        print(result.series.line())
     cells = sum(result.provenance.values())
     print(f"history: {cells} cells, " + ", ".join(
         f"{n} {status} ({n / max(cells, 1):.0%})" for status, n in result.provenance.items())

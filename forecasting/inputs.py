@@ -28,6 +28,8 @@ from forecasting.data.store import (
     default_store_path,
     open_figures,
 )
+from forecasting.data.synthetic import FORMAT as SYNTHETIC
+from forecasting.data.synthetic import from_config as synthetic_from_config
 from forecasting.features.base import to_month
 from forecasting.schema import (
     ESTIMATED,
@@ -276,7 +278,10 @@ def load_input(data_cfg: Mapping) -> ModelInput:
     if data_cfg.get("format") == STORE:
         return _store_input(data_cfg, destinations=destinations, min_history=min_history)
     path = data_cfg.get("path")
-    if path is None:
+    if data_cfg.get("format") == SYNTHETIC:  # data=synthetic: a seeded panel, labelled as such
+        path, raw = synthetic_from_config(data_cfg)
+        fmt = SYNTHETIC
+    elif path is None:
         fmt, raw = "bundled", None
     else:
         if not Path(path).is_file():

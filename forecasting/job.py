@@ -33,6 +33,7 @@ from forecasting.backtest.selection import (
 )
 from forecasting.backtest.splits import rolling_cutoffs
 from forecasting.data.hierarchy import SeriesSummary
+from forecasting.engine import engine_session
 from forecasting.features.pipeline import build_features
 from forecasting.inputs import ModelInput, load_input
 from forecasting.models.registry import build_forecasters
@@ -79,6 +80,7 @@ class JobResult:
     backtest: pd.DataFrame | None = None
     forecasts: dict[str, pd.DataFrame] = field(default_factory=dict)
     registered_model: str | None = None
+    data_source: str = ""
 
 
 def _plain(node: object) -> object:
@@ -318,6 +320,7 @@ def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd
                         manifest_extra={
                             "data_hash": tags["data_hash"],
                             "config": OmegaConf.to_container(cfg, resolve=True),
+                            "data_source": tags["data_source"],
                             "mlflow_run_id": run_id, "git_commit": tags["git_commit"],
                             "git_dirty": tags["git_dirty"] == "True",
                             "package_version": tags["package_version"],
@@ -384,7 +387,7 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
         prepare_store(cfg.tracking.uri, cfg.tracking.experiment)
     lock = (month_lock(cfg.publish.dir, label) if cfg.publish.enabled
             else contextlib.nullcontext())
-    with lock:
+    with lock, engine_session(cfg.get("engine")):
         check_publish_target(cfg, label)  # again under the lock: a racing job may have won
         return _run_checked(cfg, data=data, panel=panel, cutoffs=cutoffs,
                             forecasters=forecasters, scenarios=scenarios, reference=reference,
@@ -485,4 +488,4 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
     return JobResult(leaderboard=board, choice=choice, files=files, run_id=run_id,
                      published=published, series=data.summary, published_choice=pub,
                      provenance=provenance(panel), scorecard=card, panel=panel, backtest=bt,
-                     forecasts=forecasts, registered_model=registered)
+                     forecasts=forecasts, registered_model=registered, data_source=data.source)

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from forecasting.backtest.metrics import SCORE_ON
 from forecasting.data.store import VINTAGES
+from forecasting.engine import ENGINES
 from forecasting.schema import LEVELS, InputError
 
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -75,6 +76,18 @@ SETTINGS: dict[str, Setting] = {
     "data.vintage": Setting(str, check=_one_of(*VINTAGES)),
     "data.max_value": Setting(float, 1e-6, 1e15),
     "data.min_month": Setting(str, check=lambda v: None if v == "auto" else _month(v)),
+    "data.n_series": Setting(int, 1, 1_000_000),
+    "data.n_months": Setting(int, 24, 1200),
+    "data.seed": Setting(int, 0, 2**32 - 1),
+    "data.intermittent_share": Setting(float, 0.0, 1.0),
+    "data.end": Setting(str, check=_month),
+    "engine.name": Setting(str, check=_one_of(*ENGINES)),
+    "engine.address": Setting(str, nullable=True),
+    "engine.n_workers": Setting(int, 1, 1024),
+    "engine.threads_per_worker": Setting(int, 1, 256),
+    "engine.processes": Setting(bool),
+    "engine.partitions": Setting(int, 1, 100_000, nullable=True),
+    "engine.dashboard_address": Setting(str, nullable=True),
 }
 
 

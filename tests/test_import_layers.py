@@ -4,7 +4,8 @@ Every `forecasting` module's imports (module level and inside functions) are par
 module may import its own layer or a lower one. Subpackages are layers by name; the top-level
 modules are placed by what they do:
 
-- core: schema.py (column names, InputError), atomic.py (file writes), the package itself
+- core: schema.py (column names, InputError), atomic.py (file writes), engine.py (where the
+  statistical fits run: local or a dask cluster), the package itself
 - data: scenarios.py (named future policy events: data the policy features consume)
 - features: inputs.py (the model input from the loaders, months via features.base)
 - models: scenario_effect.py (the ridge regression of the policy effect)
@@ -28,6 +29,7 @@ import forecasting
 LAYERS: tuple[str, ...] = ("core", "data", "features", "models", "backtest", "job", "cli")
 TOP_LEVEL: dict[str, str] = {
     "forecasting": "core", "forecasting.schema": "core", "forecasting.atomic": "core",
+    "forecasting.engine": "core",
     "forecasting.scenarios": "data",
     "forecasting.inputs": "features",
     "forecasting.scenario_effect": "models",

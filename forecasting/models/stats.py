@@ -9,6 +9,7 @@ import pandas as pd
 from statsforecast import StatsForecast
 from statsforecast.utils import ConformalIntervals
 
+from forecasting.engine import collect, distribute
 from forecasting.models.base import clip_forecasts
 from forecasting.models.combination import add_combinations, check_combinations
 from forecasting.schema import FREQ, ID_COL, LEVELS, TARGET_COL, TIME_COL, hi_col, lo_col
@@ -34,7 +35,8 @@ class StatsForecaster:
     models computed from the members' forecasts (no refit), each with its own output columns.
     `n_jobs` is statsforecast's worker count over series (-1: every core); panels of fewer than
     MIN_SERIES_PER_WORKER series per worker run in one process, where starting workers would
-    cost more than it saves (2 s per fit on the 8 bundled series).
+    cost more than it saves (2 s per fit on the 8 bundled series). Inside a dask engine session
+    (forecasting.engine) the fits go through statsforecast's fugue backend on the cluster.
     """
 
     def __init__(self, models: Sequence[object], *, fallback: object | None = None,
@@ -74,9 +76,17 @@ class StatsForecaster:
         if self.conformal_windows:
             fcst = self._conformal(sf, history, h=h, x_future=x_future, level=level)
         else:
-            fcst = sf.forecast(h=h, df=history, X_df=x_future, level=list(level))
+            fcst = collect(sf.forecast(h=h, df=distribute(history), X_df=distribute(x_future),
+                                       level=list(level)), history)
         fcst = clip_forecasts(fcst.reset_index(drop=True), self.model_aliases, level)
-        return add_combinations(fcst, self.combinations, level=level)
+        return add_combinations(fcst[self._columns(fcst, level)], self.combinations, level=level)
+
+    def _columns(self, fcst: pd.DataFrame, level: tuple[int, ...]) -> list[str]:
+        """Keys, then each model's point and bounds by level: one order whatever the engine
+        (statsforecast's local and fugue paths order the bounds differently)."""
+        ordered = [c for a in self.model_aliases
+                   for c in (a, *(f(a, lv) for lv in sorted(level) for f in (lo_col, hi_col)))]
+        return [ID_COL, TIME_COL, *(c for c in ordered if c in fcst.columns)]
 
     def _conformal(self, sf: StatsForecast, history: pd.DataFrame, *, h: int,
                    x_future: pd.DataFrame | None, level: tuple[int, ...]) -> pd.DataFrame:
@@ -90,11 +100,10 @@ class StatsForecaster:
                                (history.loc[size < need, ID_COL].unique(), None)):
             if len(ids) == 0:
                 continue
-            part = sf.forecast(h=h, df=history[history[ID_COL].isin(ids)],
-                               X_df=None if x_future is None
-                               else x_future[x_future[ID_COL].isin(ids)],
-                               level=list(level) if conformal else None,
-                               prediction_intervals=conformal)
+            part = collect(sf.forecast(
+                h=h, df=distribute(history[history[ID_COL].isin(ids)]),
+                X_df=None if x_future is None else distribute(x_future[x_future[ID_COL].isin(ids)]),
+                level=list(level) if conformal else None, prediction_intervals=conformal), history)
             if conformal is None:
                 for alias in self.model_aliases:
                     for lvl in level:
