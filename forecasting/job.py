@@ -139,6 +139,13 @@ def _groups(classes: pd.DataFrame) -> pd.DataFrame:
     return classes.rename(columns={CLASS_COL: GROUP_COL})
 
 
+def fold_jobs(cfg: DictConfig) -> int:
+    """backtest.n_jobs, or 1 under a distributed engine (the fits run on its cluster, which
+    fold processes would not see)."""
+    engine = cfg.get("engine") or {}
+    return cfg.backtest.n_jobs if engine.get("name", "local") == "local" else 1
+
+
 def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenario: Scenario,
                     cutoffs: list[pd.Timestamp]) -> tuple[pd.DataFrame, list[str]]:
     """Rolling-origin backtest plus the routed, champion and ensemble pseudo-models."""
@@ -147,7 +154,7 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
     level = tuple(bt_cfg.level)
     bt = run_backtest(panel, forecasters, h=bt_cfg.h, cutoffs=cutoffs, scenario=scenario,
                       level=level, progress=cfg.progress, history_at=data.panel_at,
-                      baseline=cfg.models.baseline, n_jobs=bt_cfg.n_jobs)
+                      baseline=cfg.models.baseline, n_jobs=fold_jobs(cfg))
     base = [a for f in forecasters for a in f.aliases]
     classes = pd.concat([classify_series(data.panel_at(c), as_of=c).assign(**{CUTOFF_COL: c})
                          for c in cutoffs], ignore_index=True)
