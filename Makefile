@@ -19,7 +19,7 @@ forecast: $(STAMP)
 
 ## Run the test suite (ARGS="-m 'not slow'" to skip the experiment runs)
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist loadfile $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check forecasting tests benchmarks
