@@ -117,6 +117,9 @@ def summarise(workdir: Path) -> None:
 
 
 def main(argv: list[str]) -> None:
+    if not argv or (argv[0].startswith("-") and argv[0] != "--summary"):  # -h, --help
+        print(__doc__)
+        return
     if argv[0] == "--summary":
         summarise(Path(argv[1]))
         return
