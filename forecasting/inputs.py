@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 
 from forecasting.data.bundle import bundled_panel_at, bundled_panel_path, fill_gaps
 from forecasting.data.cells import MAX_VALUE, Limits
@@ -86,12 +87,26 @@ class ModelInput:
 
     def panel_at(self, as_of: pd.Timestamp | str | None) -> pd.DataFrame:
         """The modelling panel built only from figures for months up to `as_of` (None: all)."""
-        key = self.limit if as_of is None else to_month(as_of)
-        if self.limit is not None:
-            key = min(key, self.limit)
+        key = self._key(as_of)
         if key not in self._cache:
             self._cache[key] = self._build(key)
         return self._cache[key]
+
+    def prebuild(self, months: Sequence[pd.Timestamp], *, n_jobs: int) -> None:
+        """Build the panels as known at `months` in `n_jobs` processes and keep them, so the
+        backtest's fold processes and the caller's later steps reuse them (same panels as
+        `panel_at` builds one by one)."""
+        keys = [k for k in dict.fromkeys(self._key(m) for m in months) if k not in self._cache]
+        if n_jobs > 1 and len(keys) > 1:
+            built = Parallel(n_jobs=n_jobs)(delayed(self._build)(k) for k in keys)
+            self._cache.update(zip(keys, built, strict=True))
+        for key in keys:
+            self.panel_at(key)
+
+    def _key(self, as_of: pd.Timestamp | str | None) -> pd.Timestamp | None:
+        """The cache key of `panel_at(as_of)`: the month, capped at the input's limit."""
+        key = self.limit if as_of is None else to_month(as_of)
+        return min(key, self.limit) if self.limit is not None and key is not None else key
 
     def truncated(self, as_of: str | pd.Timestamp) -> ModelInput:
         """The same input with every figure after `as_of` ignored (the `as_of=` override).

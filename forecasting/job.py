@@ -22,7 +22,13 @@ from forecasting.backtest.metrics import (
     seasonal_scale,
     summarise,
 )
-from forecasting.backtest.run import FALLBACK_COL, forecast_all, n_fallbacks, run_backtest
+from forecasting.backtest.run import (
+    FALLBACK_COL,
+    fold_workers,
+    forecast_all,
+    n_fallbacks,
+    run_backtest,
+)
 from forecasting.backtest.selection import (
     GROUP_COL,
     SelectionRule,
@@ -152,9 +158,12 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
     bt_cfg = cfg.backtest
     panel = data.actuals()  # what the scores compare against (data.vintage with a store)
     level = tuple(bt_cfg.level)
+    n_jobs = fold_jobs(cfg)
+    data.prebuild(cutoffs, n_jobs=fold_workers(n_jobs, n_series=panel[ID_COL].nunique(),
+                                               n_cutoffs=len(cutoffs)))
     bt = run_backtest(panel, forecasters, h=bt_cfg.h, cutoffs=cutoffs, scenario=scenario,
                       level=level, progress=cfg.progress, history_at=data.panel_at,
-                      baseline=cfg.models.baseline, n_jobs=fold_jobs(cfg))
+                      baseline=cfg.models.baseline, n_jobs=n_jobs)
     base = [a for f in forecasters for a in f.aliases]
     classes = pd.concat([classify_series(data.panel_at(c), as_of=c).assign(**{CUTOFF_COL: c})
                          for c in cutoffs], ignore_index=True)

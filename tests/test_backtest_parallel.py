@@ -34,3 +34,13 @@ def test_parallel_folds_equal_sequential_folds_on_the_as_known_bundled_panels():
     # from the final panel's for at least one cell it forecast from
     first = data.panel_at(cutoffs[0]).merge(panel, on=["unique_id", "ds"], suffixes=("", "_f"))
     assert (first["y"] - first["y_f"]).abs().max() > 0
+
+
+def test_prebuilt_panels_equal_the_panels_built_one_by_one():
+    cutoffs = list(pd.date_range("2024-10-01", periods=3, freq="MS"))
+    one_by_one = ModelInput(source="bundled", format="bundled", destinations=("US", "DE"))
+    prebuilt = ModelInput(source="bundled", format="bundled", destinations=("US", "DE"))
+    prebuilt.prebuild(cutoffs, n_jobs=2)
+    assert set(prebuilt._cache) == set(cutoffs)
+    for cutoff in cutoffs:
+        pd.testing.assert_frame_equal(prebuilt.panel_at(cutoff), one_by_one.panel_at(cutoff))
