@@ -16,6 +16,9 @@ def months(n: int) -> pd.DataFrame:
 def test_one_step_one_window_one_month_apart_is_a_valid_backtest():
     panel = months(30)
     assert rolling_cutoffs(panel, h=1, n_windows=1, step=1) == [pd.Timestamp("2021-05-01")]
+    # the default step is one month
+    assert rolling_cutoffs(panel, h=1, n_windows=2) == [pd.Timestamp("2021-04-01"),
+                                                         pd.Timestamp("2021-05-01")]
 
 
 @pytest.mark.parametrize("bad", [dict(h=0), dict(n_windows=0), dict(step=0), dict(h=-1)])
