@@ -224,7 +224,7 @@ def split_known_totals(cfg: DictConfig, data: ModelInput) -> tuple[ModelInput, p
     """The input cut at the detail's last month and the WORLD totals known after it (empty
     unless publish.nowcast and the data hold such totals under hierarchy world)."""
     if not cfg.publish.get("nowcast", True) or data.hierarchy != "world":
-        return data, known_totals(data.figures().iloc[:0])
+        return data, pd.DataFrame(columns=[TIME_COL, TARGET_COL])
     totals = known_totals(data.figures())
     if totals.empty:
         return data, totals
