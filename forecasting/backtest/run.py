@@ -12,6 +12,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import reduce
 
 import pandas as pd
@@ -135,31 +136,119 @@ def fold_workers(n_jobs: int, *, n_series: int, n_cutoffs: int) -> int:
     return max(1, min(cores, n_cutoffs))
 
 
-def _fold(forecasters: Sequence[Forecaster], known: pd.DataFrame | None,
-          history_at: Callable[[pd.Timestamp], pd.DataFrame] | None, cutoff: pd.Timestamp, *,
-          h: int, scenario: object | None, level: tuple[int, ...], baseline: str | None,
-          bar: tqdm | None = None,
-          ) -> tuple[pd.DataFrame, dict[tuple[str, str], list[str]], list[tuple[str, type]]]:
-    """One backtest fold: every forecaster from `cutoff` on the history known then; the
-    failures that fell back ({(model, series): [error]}) and the warnings raised (returned, so
-    a fold in a worker process warns in the caller, in order, not on the worker's stderr)."""
-    history = known if history_at is None else history_at(cutoff)
+# a task's forecasts, its fallbacks {(model, series): [error]} and its warnings
+TaskResult = tuple[pd.DataFrame, dict[tuple[str, str], list[str]], list[tuple[str, type]]]
+
+
+@dataclass(frozen=True)
+class FinalForecast:
+    """A forecast from the last month of `panel` (the publication's), to compute in the
+    backtest's worker processes instead of after them."""
+
+    panel: pd.DataFrame
+    h: int
+    scenario: object | None = None
+
+
+def _forecast_task(forecasters: Sequence[Forecaster], known: pd.DataFrame | None,
+                   history_at: Callable[[pd.Timestamp], pd.DataFrame] | None,
+                   as_of: pd.Timestamp, *, cutoff: bool, h: int, scenario: object | None,
+                   level: tuple[int, ...], baseline: str | None, bar: tqdm | None = None,
+                   ) -> TaskResult:
+    """Every forecaster from `as_of` on the history known then (a backtest fold when `cutoff`,
+    which then heads its own column); the failures that fell back ({(model, series): [error]})
+    and the warnings raised (returned, so a task in a worker process warns in the caller, in
+    order, not on the worker's stderr)."""
+    history = known if history_at is None else history_at(as_of)
     errors: dict[tuple[str, str], list[str]] = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
-        fold = forecast_all(forecasters, history, h=h, as_of=cutoff, scenario=scenario,
-                            level=level, bar=bar, baseline=baseline, errors=errors)
-    fold.insert(2, CUTOFF_COL, cutoff)
-    return fold, errors, [(str(w.message), w.category) for w in caught]
+        frame = forecast_all(forecasters, history, h=h, as_of=as_of, scenario=scenario,
+                             level=level, bar=bar, baseline=baseline, errors=errors)
+    if cutoff:
+        frame.insert(2, CUTOFF_COL, as_of)
+    return frame, errors, [(str(w.message), w.category) for w in caught]
 
 
-def _fold_or_error(*args: object, **kwargs: object) -> tuple | Exception:
-    """`_fold` in a worker process: an error is returned, not raised, so the pool finishes
-    cleanly (an aborted pool leaves semaphores for the resource tracker to warn about)."""
+def _task_or_error(*args: object, **kwargs: object) -> tuple | Exception:
+    """`_forecast_task` in a worker process: an error is returned, not raised, so the pool
+    finishes cleanly (an aborted pool leaves semaphores for the resource tracker to warn
+    about)."""
     try:
-        return _fold(*args, **kwargs)
-    except Exception as err:  # noqa: BLE001 -- re-raised by run_backtest in the caller
+        return _forecast_task(*args, **kwargs)
+    except Exception as err:  # noqa: BLE001 -- re-raised by PendingBacktest in the caller
         return err
+
+
+class PendingBacktest:
+    """A started backtest: `result()` waits for its folds and final forecasts, `close()`
+    stops the worker processes' remaining tasks (a job refused after the start)."""
+
+    def __init__(self, results: Callable[[], list[TaskResult | Exception]], *, n_finals: int,
+                 finish: Callable[[list[pd.DataFrame]], pd.DataFrame], baseline: str | None,
+                 close: Callable[[], None] = lambda: None) -> None:
+        self._results, self._n_finals, self.close = results, n_finals, close
+        self._finish, self._baseline = finish, baseline
+
+    def result(self) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+        """The backtest frame (run_backtest's) and the final forecasts, in `finals` order;
+        the first failing task's error is raised, every task's warnings are warned here."""
+        results = self._results()
+        failed = next((r for r in results if isinstance(r, Exception)), None)
+        if failed is not None:  # the first failing task's error, as in the sequential loop
+            raise failed
+        for part in (results[self._n_finals:], results[:self._n_finals]):
+            errors: dict[tuple[str, str], list[str]] = {}
+            for _, task_errors, caught in part:
+                for key, texts in task_errors.items():
+                    errors.setdefault(key, []).extend(texts)
+                for message, category in caught:
+                    warnings.warn(message, category, stacklevel=2)
+            _warn(errors, baseline=self._baseline)
+        return (self._finish([r[0] for r in results[self._n_finals:]]),
+                [r[0] for r in results[:self._n_finals]])
+
+
+def start_backtest(panel: pd.DataFrame, forecasters: Sequence[Forecaster], *, h: int,
+                   cutoffs: Sequence[pd.Timestamp], scenario: object | None = None,
+                   level: tuple[int, ...] = LEVELS, progress: bool = True,
+                   history_at: Callable[[pd.Timestamp], pd.DataFrame] | None = None,
+                   baseline: str | None = None, n_jobs: int = 1,
+                   finals: Sequence[FinalForecast] = ()) -> PendingBacktest:
+    """Start `run_backtest`'s folds, and the `finals` with them, in worker processes when
+    the panel is too small for statsforecast's own parallelism (`fold_workers`); the caller
+    goes on (e.g. prepares its MLflow run) until it asks for `result()`. Otherwise nothing
+    runs before `result()`. The finals go first: they are the longest tasks (publish h)."""
+    known = panel if history_at is None else None
+    kwargs = dict(level=level, baseline=baseline)
+    tasks = [(f.panel, None, f.panel[TIME_COL].max(), dict(cutoff=False, h=f.h,
+                                                           scenario=f.scenario))
+             for f in finals]
+    tasks += [(known, history_at, c, dict(cutoff=True, h=h, scenario=scenario))
+              for c in cutoffs]
+
+    def finish(folds: list[pd.DataFrame]) -> pd.DataFrame:
+        return _with_actuals(pd.concat(folds, ignore_index=True), panel)
+
+    workers = fold_workers(n_jobs, n_series=panel[ID_COL].nunique(), n_cutoffs=len(tasks))
+    if workers > 1:
+        jobs = (delayed(_task_or_error)(forecasters, k, at, when, **task, **kwargs)
+                for k, at, when, task in tasks)
+        started = Parallel(n_jobs=workers, return_as="generator")(jobs)
+        return PendingBacktest(
+            lambda: list(tqdm(started, total=len(tasks), desc=f"backtest ({workers} processes)",
+                              unit="task", disable=not progress, file=sys.stderr)),
+            n_finals=len(finals), finish=finish, baseline=baseline, close=started.close)
+
+    def in_turn() -> list:
+        bar = tqdm(total=len(tasks) * len(forecasters), desc="backtest", unit="fit",
+                   disable=not progress, file=sys.stderr)
+        done = [_forecast_task(forecasters, k, at, when, bar=bar, **task, **kwargs)
+                for k, at, when, task in tasks]
+        bar.close()
+        return done
+
+    return PendingBacktest(in_turn, n_finals=len(finals), finish=finish, baseline=baseline)
 
 
 def run_backtest(panel: pd.DataFrame, forecasters: Sequence[Forecaster], *, h: int,
@@ -179,32 +268,13 @@ def run_backtest(panel: pd.DataFrame, forecasters: Sequence[Forecaster], *, h: i
     every core) runs folds in parallel processes on panels too small for statsforecast's own
     parallelism (`fold_workers`); the folds are the same either way.
     """
-    known = panel if history_at is None else None
-    kwargs = dict(h=h, scenario=scenario, level=level, baseline=baseline)
-    workers = fold_workers(n_jobs, n_series=panel[ID_COL].nunique(), n_cutoffs=len(cutoffs))
-    if workers > 1:
-        jobs = (delayed(_fold_or_error)(forecasters, known, history_at, cutoff, **kwargs)
-                for cutoff in cutoffs)
-        results = list(tqdm(Parallel(n_jobs=workers, return_as="generator")(jobs),
-                            total=len(cutoffs), desc=f"backtest ({workers} processes)",
-                            unit="cutoff", disable=not progress, file=sys.stderr))
-        failed = next((r for r in results if isinstance(r, Exception)), None)
-        if failed is not None:  # the first failing cutoff's error, as in the sequential loop
-            raise failed
-    else:
-        bar = tqdm(total=len(cutoffs) * len(forecasters), desc="backtest", unit="fit",
-                   disable=not progress, file=sys.stderr)
-        results = [_fold(forecasters, known, history_at, cutoff, bar=bar, **kwargs)
-                   for cutoff in cutoffs]
-        bar.close()
-    folds, errors = [r[0] for r in results], {}
-    for _, fold_errors, caught in results:
-        for key, texts in fold_errors.items():
-            errors.setdefault(key, []).extend(texts)
-        for message, category in caught:
-            warnings.warn(message, category, stacklevel=2)
-    _warn(errors, baseline=baseline)
-    out = pd.concat(folds, ignore_index=True)
+    return start_backtest(panel, forecasters, h=h, cutoffs=cutoffs, scenario=scenario,
+                          level=level, progress=progress, history_at=history_at,
+                          baseline=baseline, n_jobs=n_jobs).result()[0]
+
+
+def _with_actuals(out: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
+    """The folds with the actuals and status of `panel`, the horizon, columns in order."""
     out = out.merge(panel[[ID_COL, TIME_COL, TARGET_COL, STATUS_COL]], on=[ID_COL, TIME_COL],
                     how="left")
     months = (out[TIME_COL].dt.year - out[CUTOFF_COL].dt.year) * 12 + (
