@@ -24,10 +24,11 @@ from forecasting.backtest.metrics import (
 )
 from forecasting.backtest.run import (
     FALLBACK_COL,
+    FinalForecast,
+    PendingBacktest,
     fold_workers,
-    forecast_all,
     n_fallbacks,
-    run_backtest,
+    start_backtest,
 )
 from forecasting.backtest.selection import (
     GROUP_COL,
@@ -152,18 +153,30 @@ def fold_jobs(cfg: DictConfig) -> int:
     return cfg.backtest.n_jobs if engine.get("name", "local") == "local" else 1
 
 
-def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenario: Scenario,
-                    cutoffs: list[pd.Timestamp]) -> tuple[pd.DataFrame, list[str]]:
-    """Rolling-origin backtest plus the routed, champion and ensemble pseudo-models."""
+def start_models(cfg: DictConfig, data: ModelInput, forecasters: list, *,
+                 scenario: Scenario, cutoffs: list[pd.Timestamp], panel: pd.DataFrame,
+                 scenarios: list[Scenario]) -> PendingBacktest:
+    """Start the rolling-origin backtest under `scenario` and, in the same worker processes,
+    every model's forecast from the last month of `panel` under each of `scenarios`."""
     bt_cfg = cfg.backtest
-    panel = data.actuals()  # what the scores compare against (data.vintage with a store)
-    level = tuple(bt_cfg.level)
+    actuals = data.actuals()  # what the scores compare against (data.vintage with a store)
     n_jobs = fold_jobs(cfg)
-    data.prebuild(cutoffs, n_jobs=fold_workers(n_jobs, n_series=panel[ID_COL].nunique(),
-                                               n_cutoffs=len(cutoffs)))
-    bt = run_backtest(panel, forecasters, h=bt_cfg.h, cutoffs=cutoffs, scenario=scenario,
-                      level=level, progress=cfg.progress, history_at=data.panel_at,
-                      baseline=cfg.models.baseline, n_jobs=n_jobs)
+    finals = [FinalForecast(panel=panel, h=cfg.publish.h, scenario=s) for s in scenarios]
+    data.prebuild(cutoffs, n_jobs=fold_workers(n_jobs, n_series=actuals[ID_COL].nunique(),
+                                               n_cutoffs=len(cutoffs) + len(finals)))
+    return start_backtest(actuals, forecasters, h=bt_cfg.h, cutoffs=cutoffs, scenario=scenario,
+                          level=tuple(bt_cfg.level), progress=cfg.progress,
+                          history_at=data.panel_at, baseline=cfg.models.baseline,
+                          n_jobs=n_jobs, finals=finals)
+
+
+def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list,
+                    pending: PendingBacktest, cutoffs: list[pd.Timestamp],
+                    ) -> tuple[pd.DataFrame, list[str], list[pd.DataFrame]]:
+    """The started backtest plus the routed, champion and ensemble pseudo-models; the final
+    forecasts computed with it."""
+    level = tuple(cfg.backtest.level)
+    bt, finals = pending.result()
     base = [a for f in forecasters for a in f.aliases]
     classes = pd.concat([classify_series(data.panel_at(c), as_of=c).assign(**{CUTOFF_COL: c})
                          for c in cutoffs], ignore_index=True)
@@ -174,14 +187,15 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list, scenar
                                groups=_groups(classes), rule=selection_rule(cfg))
     bt = add_champion_and_ensemble(bt, choice, models=candidates, champion_alias=CHAMPION,
                                    ensemble_alias=ENSEMBLE, levels=level)
-    return bt, candidates
+    return bt, candidates, finals
 
 
-def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
+def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, raw: list[pd.DataFrame],
                     scenarios: list[Scenario], choice: pd.DataFrame, candidates: list[str],
                     raw_backtest: pd.DataFrame, pick: str, *, reference: Scenario,
                     hierarchy: str = "world") -> dict[str, pd.DataFrame]:
-    """Per scenario: every model's forecast, routed, then the published pick per series
+    """Per scenario: every model's forecast (`raw`, in `scenarios` order), routed, then the
+    published pick per series
     (reconciled to WORLD under hierarchy world; as forecast under hierarchy none), moved by
     the policy effect relative to the `reference` scenario."""
     as_of = panel[TIME_COL].max()
@@ -195,9 +209,7 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, forecasters: list,
         tracking.log_metrics({f"effect_{k}": v for k, v in effect.coef_.items()}
                              | {"effect_n_rows": effect.n_rows_})
     out = {}
-    for scenario in scenarios:
-        fc = forecast_all(forecasters, panel, h=cfg.publish.h, as_of=as_of, scenario=scenario,
-                          level=level, baseline=cfg.models.baseline)
+    for scenario, fc in zip(scenarios, raw, strict=True):
         fc = route(fc, classes, smooth=cfg.models.routing.smooth,
                    intermittent=cfg.models.routing.intermittent, alias=ROUTED, levels=level)
         fc = apply_choice(fc, choice, models=candidates, champion_alias=CHAMPION,
@@ -399,28 +411,36 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     check_publish_choice(cfg, forecasters)
     scenarios = scenarios_for(cfg)
     reference = reference_scenario(cfg, scenarios)
-    if cfg.tracking.enabled:
-        prepare_store(cfg.tracking.uri, cfg.tracking.experiment)
-    lock = (month_lock(cfg.publish.dir, label) if cfg.publish.enabled
-            else contextlib.nullcontext())
-    with lock, engine_session(cfg.get("engine")):
-        check_publish_target(cfg, label)  # again under the lock: a racing job may have won
-        return _run_checked(cfg, data=data, panel=panel, cutoffs=cutoffs,
-                            forecasters=forecasters, scenarios=scenarios, reference=reference,
-                            run_dir=run_dir, run_name=run_name, extra_tags=extra_tags,
-                            totals=totals)
+    # backtest and feature frame under the reference scenario when it is among those run
+    main_scenario = reference if reference.name in {s.name for s in scenarios} else scenarios[0]
+    # the models run in worker processes while this one prepares the MLflow store and run
+    pending = start_models(cfg, data, forecasters, scenario=main_scenario, cutoffs=cutoffs,
+                           panel=panel, scenarios=scenarios)
+    try:
+        if cfg.tracking.enabled:
+            prepare_store(cfg.tracking.uri, cfg.tracking.experiment)
+        lock = (month_lock(cfg.publish.dir, label) if cfg.publish.enabled
+                else contextlib.nullcontext())
+        with lock, engine_session(cfg.get("engine")):
+            check_publish_target(cfg, label)  # again under the lock: a racing job may have won
+            return _run_checked(cfg, data=data, panel=panel, cutoffs=cutoffs,
+                                forecasters=forecasters, scenarios=scenarios,
+                                reference=reference, main_scenario=main_scenario,
+                                pending=pending, run_dir=run_dir,
+                                run_name=run_name, extra_tags=extra_tags, totals=totals)
+    finally:
+        pending.close()  # tasks still running when the job stops early
 
 
 def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
                  cutoffs: list[pd.Timestamp], forecasters: list, scenarios: list[Scenario],
-                 reference: Scenario, run_dir: Path, run_name: str,
+                 reference: Scenario, main_scenario: Scenario, pending: PendingBacktest,
+                 run_dir: Path, run_name: str,
                  extra_tags: dict[str, str] | None, totals: pd.DataFrame) -> JobResult:
     """The job after every check passed: compute, write, publish, track."""
     as_of = panel[TIME_COL].max()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True).encode())
-    # backtest and feature frame under the reference scenario when it is among those run
-    main_scenario = reference if reference.name in {s.name for s in scenarios} else scenarios[0]
     commit, dirty = tracking.git_state()
     tags = {
         "git_commit": commit, "git_dirty": str(dirty), "data_hash": tracking.data_hash(panel),
@@ -436,8 +456,7 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
     with ctx as run_id:
         if run_id is not None:
             tracking.log_panel(panel, source=data.source, name=f"magnets-{as_of:%Y-%m}")
-        raw_bt, candidates = backtest_models(cfg, data, forecasters, main_scenario,
-                                             cutoffs)
+        raw_bt, candidates, finals = backtest_models(cfg, data, forecasters, pending, cutoffs)
         tracking.log_metrics({"n_fallbacks": n_fallbacks(raw_bt)})
         bt = raw_bt
         if cfg.backtest.calibrate:
@@ -482,7 +501,7 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
             _keep(plot_mase_by_horizon(by_horizon, path=run_dir / "mase_by_horizon.png",
                                        baseline=cfg.models.baseline, published=pub.model),
                   files)
-        forecasts = final_forecasts(cfg, panel, forecasters, scenarios, choice, candidates,
+        forecasts = final_forecasts(cfg, panel, finals, scenarios, choice, candidates,
                                     raw_bt, pub.model, reference=reference,
                                     hierarchy=data.hierarchy)
         nowcast = nowcast_forecasts(forecasts, totals, raw_bt, pub.model)

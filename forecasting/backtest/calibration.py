@@ -67,34 +67,33 @@ def _quantile(need: np.ndarray, level: int) -> float:
     return float(np.quantile(need, level / 100, method="higher"))
 
 
-def stretch(frame: pd.DataFrame, fac: Factors, *, rows: pd.Series | slice = slice(None),
+def stretch(frame: pd.DataFrame, fac: Factors, *,
             horizon: pd.Series | None = None) -> pd.DataFrame:
-    """Stretch the intervals of `frame` (on `rows`) by the factor of each row's horizon, lo >= 0.
+    """Stretch the intervals of `frame` by the factor of each row's horizon, lo >= 0.
 
     `horizon` defaults to the frame's horizon column; steps past the factors' last one take
     the last factor (see the module docstring).
     """
-    out = frame.copy()
-    steps = (frame["horizon"] if horizon is None else horizon).loc[rows].to_numpy(int)
+    steps = (frame["horizon"] if horizon is None else horizon).to_numpy(int)
+    new = {}
     for (model, lv), by_step in fac.items():
         k = by_step[np.clip(steps, 1, len(by_step)) - 1]
         k = np.where(np.isfinite(k), k, 1.0)
-        point = out.loc[rows, model].to_numpy(float)
+        point = frame[model].to_numpy(float)
         lo, hi = lo_col(model, lv), hi_col(model, lv)
-        out.loc[rows, lo] = np.clip(point - k * (point - out.loc[rows, lo].to_numpy(float)),
-                                    0.0, None)
-        out.loc[rows, hi] = point + k * (out.loc[rows, hi].to_numpy(float) - point)
-    models = sorted({m for m, _ in fac})
-    return clip_forecasts(out, models, sorted({lv for _, lv in fac}))
+        new[lo] = np.clip(point - k * (point - frame[lo].to_numpy(float)), 0.0, None)
+        new[hi] = point + k * (frame[hi].to_numpy(float) - point)
+    out = frame.assign(**new)
+    return clip_forecasts(out, sorted({m for m, _ in fac}), sorted({lv for _, lv in fac}))
 
 
 def calibrate_backtest(backtest: pd.DataFrame, *, models: Sequence[str],
                        levels: Sequence[int] = LEVELS, score_on: str = "reported_derived",
                        ) -> pd.DataFrame:
     """Stretch each fold's intervals by factors learnt on the cells realised by its cutoff."""
-    out = backtest
-    for cutoff in sorted(backtest[CUTOFF_COL].unique()):
+    folds = []
+    for cutoff, fold in backtest.groupby(CUTOFF_COL, sort=True):
         fac = factors(backtest.loc[backtest[TIME_COL] <= cutoff], models=models, levels=levels,
                       score_on=score_on)
-        out = stretch(out, fac, rows=out[CUTOFF_COL] == cutoff)
-    return out
+        folds.append(stretch(fold, fac))
+    return pd.concat(folds).loc[backtest.index]
