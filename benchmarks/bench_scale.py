@@ -23,6 +23,7 @@ For each panel (`--sizes`: SYNTHETIC panels of N series x 96 months, `data=synth
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import pstats
@@ -51,6 +52,7 @@ from forecasting.schema import FREQ, ID_COL, TARGET_COL, TIME_COL
 
 REPO = Path(__file__).resolve().parents[1]
 M3 = REPO / "benchmarks" / "data" / "m3_monthly.csv.gz"
+M3_SERIES = 1428
 TARGET_RATIO = 1.25
 KIB_PER_GIB = 1024 ** 2
 # stage -> (module path suffix, function names): cumulative cProfile seconds, summed
@@ -82,10 +84,21 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
 MLFLOW_STAGES = ("MLflow logging", "MLflow store check")
 
 
+def m3_first(n: int) -> Path:
+    """A long file of the first `n` M3 monthly series (file order), written once to tmp."""
+    path = Path(tempfile.gettempdir()) / f"m3_monthly_first{n}.csv.gz"
+    if not path.exists():
+        m3 = pd.read_csv(M3)
+        keep = m3[ID_COL].drop_duplicates().iloc[:n]
+        m3[m3[ID_COL].isin(keep)].to_csv(path, index=False)
+    return path
+
+
 def data_overrides(size: int | str) -> list[str]:
-    """Hydra overrides selecting a panel: a SYNTHETIC size or `m3`."""
-    if size == "m3":
-        return [f"data.path={M3}", "data.format=long"]
+    """Hydra overrides selecting a panel: a SYNTHETIC size, `m3` or `m3:N` (its first N)."""
+    if str(size).startswith("m3"):
+        n = str(size).partition(":")[2]
+        return [f"data.path={m3_first(int(n)) if n else M3}", "data.format=long"]
     return ["data=synthetic", f"data.n_series={size}", "data.n_months=96", "data.seed=0"]
 
 
@@ -130,6 +143,8 @@ def run_job(size: int | str, *, windows: int, profile: bool, extra: list[str]) -
                    "argv": " ".join(argv[len(head):]), "profiled": profile,
                    "summary": (tmp_path / "stdout.txt").read_text().splitlines()[0]}
         result |= store_contents(tmp_path / "mlflow.db", tmp_path / "run")
+        result["n_series"] = size if isinstance(size, int) else int(
+            str(size).partition(":")[2] or M3_SERIES)
         if profile:
             result["stages_s"] = stages = stage_times(prof)
             run = stages["run_job (whole job after imports)"]
@@ -148,18 +163,29 @@ def timed(fn: Callable[[], pd.DataFrame]) -> tuple[float, float, pd.DataFrame]:
     return time.perf_counter() - t0, cpu() - c0, out
 
 
+def _bare_models(f: StatsForecaster, h: int) -> list[object]:
+    """`f`'s models with the conformal windows it gives them at horizon `h` (all of them, or
+    only its `conformal_models`), as fresh copies."""
+    takes = set(f.conformal_models or (f.model_aliases if f.conformal_windows else []))
+    out = []
+    for model, alias in zip(f.models, f.model_aliases, strict=True):
+        fresh = copy.copy(model)
+        fresh.prediction_intervals = (ConformalIntervals(h=h, n_windows=f.conformal_windows)
+                                      if alias in takes else None)
+        out.append(fresh)
+    return out
+
+
 def bare(f: StatsForecaster, panel: pd.DataFrame, *, h: int, windows: int, final_h: int,
          level: list[int]) -> pd.DataFrame:
-    """statsforecast alone: cross_validation over the windows, then the final forecast."""
-    sf = StatsForecast(models=f.models, freq=FREQ, fallback_model=f.fallback,
-                       n_jobs=workers(f.n_jobs, panel[ID_COL].nunique()))
-    conformal = (ConformalIntervals(h=h, n_windows=f.conformal_windows)
-                 if f.conformal_windows else None)
-    cv = sf.cross_validation(df=panel, h=h, n_windows=windows, step_size=1, level=level,
-                             prediction_intervals=conformal)
-    final_conformal = (ConformalIntervals(h=final_h, n_windows=f.conformal_windows)
-                       if f.conformal_windows else None)
-    sf.forecast(df=panel, h=final_h, level=level, prediction_intervals=final_conformal)
+    """statsforecast alone: cross_validation over the windows, then the final forecast (the
+    same models, conformal windows, fallback and worker count as `f`)."""
+    n_jobs = workers(f.n_jobs, panel[ID_COL].nunique())
+    cv = StatsForecast(models=_bare_models(f, h), freq=FREQ, fallback_model=f.fallback,
+                       n_jobs=n_jobs).cross_validation(df=panel, h=h, n_windows=windows,
+                                                       step_size=1, level=level)
+    StatsForecast(models=_bare_models(f, final_h), freq=FREQ, fallback_model=f.fallback,
+                  n_jobs=n_jobs).forecast(df=panel, h=final_h, level=level)
     return cv
 
 
@@ -237,7 +263,7 @@ def report(results: dict) -> None:
     jobs = {k: v["job"] for k, v in results.items() if "job" in v}
     previous = None
     for size, r in jobs.items():
-        n = 1428 if size == "m3" else int(size)
+        n = r["n_series"]
         per = r["wall_s"] / n
         step = "" if previous is None else f", x{per / previous:.2f} per series vs previous"
         print(f"\n== job, {size} series: wall {r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s, "
@@ -252,7 +278,7 @@ def report(results: dict) -> None:
             for stage, seconds in r["stages_s"].items():
                 print(f"   {stage:42} {seconds:8.1f} s")
             print(f"   MLflow share of run_job: {r['mlflow_share']:.1%}")
-        if size != "m3":
+        if not str(size).startswith("m3"):
             previous = per
     for size, v in results.items():
         e = v.get("engines")
@@ -283,7 +309,8 @@ def report(results: dict) -> None:
 def main() -> None:
     """Run the parts on every panel asked for; print and optionally write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000])
+    parser.add_argument("--sizes", nargs="*", default=[100, 1000],
+                        help="SYNTHETIC sizes, or m3 / m3:N (the first N M3 series)")
     parser.add_argument("--m3", action="store_true", help="also the M3 monthly panel")
     parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="dask workers (engines)")
@@ -296,7 +323,8 @@ def main() -> None:
     os.environ["PYTHONPATH"] = str(REPO)  # the job imports this checkout's forecasting
 
     results: dict[str, dict] = {}
-    for size in [*args.sizes, *(["m3"] if args.m3 else [])]:
+    sizes = [int(x) if str(x).isdigit() else x for x in args.sizes]
+    for size in [*sizes, *(["m3"] if args.m3 else [])]:
         out = results.setdefault(str(size), {})
         if "job" in args.part:
             out["job"] = run_job(size, windows=args.windows, profile=not args.no_profile,
