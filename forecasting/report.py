@@ -1,10 +1,10 @@
 """report.html: one self-contained page per publication for readers of forecasts, not CSVs.
 
 Sections: identifiers, what changed since the last publication (new figures, revisions),
-fan charts per scenario, scenario comparison, backtest leaderboard, scorecard of past
-publications, data provenance. Charts are the PNGs plots.py drew for the run (fan charts,
-scenario comparison) inlined as base64 data URIs, the style sheet is inline: the page needs no
-network and no other file.
+fan charts per scenario, scenario comparison, an index of every published series (the charts
+draw a dozen at most), backtest leaderboard, scorecard of past publications, data provenance.
+Charts are the PNGs plots.py drew for the run (fan charts, scenario comparison) inlined as
+base64 data URIs, the style sheet is inline: the page needs no network and no other file.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from forecasting.atomic import write_bytes_atomic
 from forecasting.plots import shown_series
 from forecasting.publish import HISTORY_NAME, PublishResult, history_public, read_history
 from forecasting.reconcile import FORECAST_COL
-from forecasting.schema import ID_COL, STATUS_COL, STATUSES, TIME_COL
+from forecasting.schema import ID_COL, STATUS_COL, STATUSES, TARGET_COL, TIME_COL
 from forecasting.scorecard import BASELINE, SCORED, SHORT_NAMES, Publication, Scorecard, by_horizon
 
 REPORT_NAME = "report.html"
@@ -145,6 +145,36 @@ def _scenario_table(forecasts: Mapping[str, pd.DataFrame], history: pd.DataFrame
     return out.rename_axis("series").reset_index()
 
 
+def series_index(forecasts: Mapping[str, pd.DataFrame], history: pd.DataFrame,
+                 reference: str) -> pd.DataFrame:
+    """Every published series, largest first by the last 12 months of history: those tonnes,
+    the forecast summed over the horizon under `reference` (else the first scenario), the
+    model behind it and whether the charts draw the series (they draw a dozen at most)."""
+    name = reference if reference in forecasts else sorted(forecasts)[0]
+    fc = forecasts[name]
+    ids = set(fc[ID_COL])
+    ds = pd.to_datetime(history[TIME_COL])
+    recent = history.loc[(ds > ds.max() - pd.DateOffset(months=12)) & history[ID_COL].isin(ids)]
+    out = pd.DataFrame({
+        "last 12 months (t)": recent.groupby(ID_COL)[TARGET_COL].sum(),
+        f"forecast {name} (t)": fc.groupby(ID_COL)[FORECAST_COL].sum(),
+        "model": fc.groupby(ID_COL)["model"].first().astype(str)}).reindex(sorted(ids))
+    out = out.sort_values("last 12 months (t)", ascending=False, kind="stable",
+                          na_position="last")
+    drawn = set(shown_series(history, ids))
+    out["in charts"] = ["yes" if uid in drawn else "" for uid in out.index]
+    return out.rename_axis("series").reset_index()
+
+
+def _index_section(forecasts: Mapping[str, pd.DataFrame], history: pd.DataFrame,
+                   reference: str) -> str:
+    index = series_index(forecasts, history, reference)
+    drawn = int((index["in charts"] == "yes").sum())
+    return (f"<p>All <b>{len(index)}</b> published series, largest first; the charts above "
+            f"draw {drawn} of them (WORLD, the largest partners, OTHER). Every row of every "
+            "series is in the published CSV.</p>" + _table(index, digits=1))
+
+
 def _leaderboard_section(board: pd.DataFrame | None) -> str:
     if board is None or board.empty:
         return "<p>No backtest leaderboard for this publication.</p>"
@@ -223,6 +253,7 @@ def build_report(published: PublishResult, *, forecasts: Mapping[str, pd.DataFra
          f"<p>Tonnes summed over the {h} forecast months per series, and each scenario against "
          f"<code>{_esc(reference)}</code>.</p>"
          + _table(_scenario_table(forecasts, history, reference), digits=1) + compare),
+        ("series-index", "Series index", _index_section(forecasts, history, reference)),
         ("leaderboard", "Backtest leaderboard", _leaderboard_section(board)),
         ("scorecard", "Scorecard of past publications", _scorecard_section(card)),
         ("provenance", "Data provenance", _provenance_section(history)),

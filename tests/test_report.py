@@ -80,3 +80,23 @@ def test_report_lists_a_revision_against_the_previous_history(tmp_path) -> None:
     for cell in ("2025-10", "700.00", "707.00", "7.00", "1.00"):  # old -> new, +7 t, +1 %
         assert f"<td>{cell}</td>" in text
 
+
+
+def test_series_index_lists_every_series_largest_first_and_marks_the_drawn_ones() -> None:
+    from forecasting.plots import MAX_PANELS
+    from forecasting.report import series_index
+
+    months = pd.date_range("2024-01-01", "2025-12-01", freq="MS")
+    ids = [f"P{i:02d}" for i in range(MAX_PANELS + 8)]  # more series than the charts draw
+    hist = pd.DataFrame([(uid, m, float(10 * (i + 1)), "reported")
+                         for i, uid in enumerate(ids) for m in months],
+                        columns=["unique_id", "ds", "y", "status"])
+    fc = pd.DataFrame([(uid, pd.Timestamp("2026-01-01") + pd.DateOffset(months=k), 1.0 + i,
+                        "DOT") for i, uid in enumerate(ids) for k in range(3)],
+                      columns=["unique_id", "ds", "forecast", "model"])
+    index = series_index({"status_quo": fc}, hist, "status_quo")
+    assert list(index["series"]) == ids[::-1]  # every series, largest recent tonnes first
+    assert index["last 12 months (t)"].iloc[0] == 12 * 10 * len(ids)
+    assert index["forecast status_quo (t)"].iloc[0] == 3 * len(ids)
+    drawn = index.loc[index["in charts"] == "yes", "series"]
+    assert list(drawn) == ids[::-1][:MAX_PANELS]  # the charts draw the largest only
