@@ -22,6 +22,8 @@ SUITES = {
     "full": STATS | {"HistGradientBoosting", "PooledHGB", "Hybrid", "AutoARIMA", "Ridge",
                      "AutoARIMAX"},
     "ml": {"SeasonalNaive", "HistGradientBoosting", "Ridge"},
+    "fast": {"SeasonalNaive", "Naive", "DOT", "CrostonOptimized", "TSB", "ADIDA", "IMAPA",
+             "HistGradientBoosting", "PooledHGB", "Hybrid"},
 }
 
 
@@ -70,3 +72,13 @@ def test_default_suite_fits_the_bundled_panel():
             values = fcst[[alias, f"{alias}-lo-95", f"{alias}-hi-95"]].to_numpy()
             assert np.isfinite(values).all(), alias
             assert (fcst[f"{alias}-hi-95"] > fcst[f"{alias}-lo-95"]).mean() > 0.9, alias
+
+
+def test_the_fast_suite_routes_to_a_model_it_has_and_ces_bands_are_conformal():
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        fast = compose("config", overrides=["models=fast"]).models
+        default = compose("config").models
+    hybrid = next(f for f in build_forecasters(fast) if f.aliases == ["Hybrid"])
+    assert hybrid.members == ["DOT", "PooledHGB"] and fast.routing.smooth == "Hybrid"
+    stats = next(f for f in build_forecasters(default) if "AutoCES" in f.aliases)
+    assert stats.conformal_models == ["AutoCES"] and stats.conformal_windows == 2
