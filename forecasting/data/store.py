@@ -16,7 +16,9 @@ The bundled figures are the first content, seeded on first use: every chosen mon
 of the sourced files (bundle's selection rule), dated by its publication month (its last
 day, the rule compares months); where a later publication changed the chosen value, the
 change is a revision at that later date. The bundle's year-to-date and annual sums are
-stored too (a period longer than a month).
+stored too (a period longer than a month). The other rare-earth lines of the bundle (not
+magnets: the headline rare-earth figure, ...) are seeded as products of their own, dated by
+their publication month; a store seeded before them gets them the first time it is opened.
 
 While the figures of a product are bundle-shaped (WORLD and the six destinations only, no
 partner-level file ingested), the panel known at a cutoff is built as the bundle builds it
