@@ -20,7 +20,13 @@ from forecasting.data.store import FIRST_COL, VINTAGE_COL, bundled_figures, read
 from forecasting.ingest_cli import run as ingest
 from forecasting.inputs import load_input
 from forecasting.job import run_job
-from forecasting.publish import PUBLIC_COLUMNS, read_history, read_published
+from forecasting.publish import (
+    PUBLIC_COLUMNS,
+    publish,
+    read_history,
+    read_published,
+    validate_forecast,
+)
 from forecasting.reconcile import FORECAST_COL, interval_columns, reconcile
 from forecasting.schema import (
     DERIVED,
@@ -234,3 +240,15 @@ def test_a_bad_products_setting_is_refused_before_anything_is_written(
         run_job(cfg, run_dir=tmp_path / "run")
     assert err.value.column == "data.products"
     assert sorted(tmp_path.iterdir()) == []
+
+
+def test_publishing_checks_coherence_per_product(tmp_path: Path) -> None:
+    frame = reconcile(keyed_forecasts(), method="bottom_up", several=True)
+    validate_forecast(frame, as_of="2025-12", several=True)
+    broken = frame.copy()
+    broken.loc[broken[ID_COL] == "b/JP", FORECAST_COL] += 1.0  # b's partners no longer add up
+    with pytest.raises(InputError, match="product 'b'.*not coherent"):
+        validate_forecast(broken, as_of="2025-12", several=True)
+    with pytest.raises(InputError, match="not coherent"):
+        publish({"status_quo": broken}, as_of="2025-12", out_dir=tmp_path, several=True)
+    assert not any(tmp_path.iterdir())
