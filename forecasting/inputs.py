@@ -20,9 +20,9 @@ from forecasting.data.hierarchy import (
     to_model_panel,
     with_history,
 )
-from forecasting.data.load import FORMATS, detect_format, load_panel
+from forecasting.data.load import FORMATS, detect_format, load_panel, products_of
 from forecasting.data.partners import DESTINATION_IDS
-from forecasting.data.products import MIN_MONTHLY, SEP, by_product, per_product
+from forecasting.data.products import MIN_MONTHLY, SEP, by_product, per_product, split_ids
 from forecasting.data.store import (
     DEFAULT_PRODUCT,
     FIRST_COL,
@@ -342,6 +342,27 @@ def _products(data_cfg: Mapping) -> tuple[str, ...]:
     return products
 
 
+def _chosen_products(raw: pd.DataFrame | None, found: tuple[str, ...], wanted: object, *,
+                     source: str) -> tuple[pd.DataFrame | None, tuple[str, ...]]:
+    """The rows of the products `wanted` (data.products; None: every product `found` in the
+    file's product column) and their names; ids stay keyed only with several products."""
+    if not wanted:
+        return raw, found
+    wanted = tuple(str(p) for p in wanted)
+    missing = [p for p in wanted if p not in found]
+    if missing:
+        raise InputError(source, f"data.products lists {missing[0]!r}, which is not a product of "
+                         f"the data ({', '.join(found) or 'no product column'})",
+                         column="data.products")
+    if raw is None or len(found) == 1:
+        return raw, wanted
+    product, plain = split_ids(raw[ID_COL])
+    rows = raw.loc[product.isin(wanted).to_numpy()]
+    if len(wanted) == 1:
+        rows = rows.assign(**{ID_COL: plain.loc[rows.index]})
+    return rows.reset_index(drop=True), wanted
+
+
 def _forecastable(figures: VintagedFigures, setting: str) -> VintagedFigures:
     """`figures`, or an InputError naming the product and `setting` when it has fewer
     than MIN_MONTHLY monthly figures (a headline-only line with a few sums cannot be
@@ -382,9 +403,10 @@ def load_input(data_cfg: Mapping) -> ModelInput:
         limits = Limits(max_value=data_cfg.get("max_value", MAX_VALUE),
                         min_month=data_cfg.get("min_month", "auto"))
         raw = load_panel(path, format=fmt, month=data_cfg.get("month"), limits=limits)
+    found = (DEFAULT_PRODUCT,) if fmt == "bundled" else products_of(path) if fmt == "long" else ()
+    raw, products = _chosen_products(raw, found, data_cfg.get("products"), source=str(path))
     data = ModelInput(source=str(path or bundled_panel_path()), format=fmt,
-                      destinations=destinations, raw=raw,
-                      products=(DEFAULT_PRODUCT,) if fmt == "bundled" else (),
+                      destinations=destinations, raw=raw, products=products,
                       hierarchy=_hierarchy(data_cfg.get("hierarchy", "auto"), fmt),
                       min_history=min_history)
     _check_destinations(data)
@@ -400,6 +422,8 @@ def _check_destinations(data: ModelInput) -> None:
         return
     ids = (data.raw[ID_COL] if data.raw is not None  # the bundled panel.csv, without building it
            else pd.read_csv(bundled_panel_path(), usecols=["destination"])["destination"])
+    if data.several:  # the partners of every product
+        ids = split_ids(ids)[1]
     ids = sorted(set(ids) - {WORLD, OTHER})
     shown = ", ".join(ids[:12]) + (", ..." if len(ids) > 12 else "")
     for dest in data.destinations:

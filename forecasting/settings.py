@@ -85,7 +85,7 @@ SETTINGS: dict[str, Setting] = {
     "scenario.name": Setting(str, check=_name),
     "data.store": Setting(str, nullable=True),
     "data.product": Setting(str, check=_name),
-    "data.products": Setting(list, check=_names),
+    "data.products": Setting(list, nullable=True, check=_names),
     "data.vintage": Setting(str, check=_one_of(*VINTAGES)),
     "data.max_value": Setting(float, 1e-6, 1e15),
     "data.min_month": Setting(str, check=lambda v: None if v == "auto" else _month(v)),

@@ -252,3 +252,39 @@ def test_publishing_checks_coherence_per_product(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not coherent"):
         publish({"status_quo": broken}, as_of="2025-12", out_dir=tmp_path, several=True)
     assert not any(tmp_path.iterdir())
+
+
+def long_file(path: Path, *, bad: str | None = None) -> Path:
+    """A long file of two products, `gallium` (CN-A, CN-B) and `germanium` (CN-A), 36 months."""
+    rows = []
+    for product, uid, seed in (("gallium", "CN-A", 1), ("gallium", "CN-B", 2),
+                               ("germanium", "CN-A", 3)):
+        y = build_panel(n_series=1, months=36, seed=seed)
+        y = y[y[ID_COL] != WORLD]
+        rows += [(uid, f"{ds:%Y-%m}", v, product) for ds, v in zip(y[TIME_COL], y[TARGET_COL],
+                                                                    strict=True)]
+    frame = pd.DataFrame(rows, columns=["unique_id", "ds", "y", "product"])
+    if bad is not None:
+        frame.loc[5, "product"] = bad
+    frame.to_csv(path, index=False)
+    return path
+
+
+def long_cfg(path: Path, *overrides: str):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("config", overrides=[f"data.path={path}", *overrides])
+
+
+def test_a_long_file_may_carry_a_product_column(tmp_path: Path) -> None:
+    path = long_file(tmp_path / "metals.csv")
+    data = load_input(long_cfg(path).data)
+    assert data.products == ("gallium", "germanium") and data.hierarchy == "none"
+    panel = data.panel_at(data.last_month)
+    assert set(panel[ID_COL]) == {"gallium/CN-A", "gallium/CN-B", "germanium/CN-A"}
+    one = load_input(long_cfg(path, "data.products=[germanium]").data)
+    assert one.products == ("germanium",) and set(one.panel_at(None)[ID_COL]) == {"CN-A"}
+    with pytest.raises(InputError, match="'tin', which is not a product") as err:
+        load_input(long_cfg(path, "data.products=[gallium,tin]").data)
+    assert err.value.column == "data.products"
+    with pytest.raises(InputError, match="row 7, column 'product'"):
+        load_input(long_cfg(long_file(tmp_path / "bad.csv", bad="ga/ge")).data)
