@@ -169,14 +169,32 @@ def test_each_products_partners_add_up_to_its_own_world(method: str) -> None:
 
 @pytest.fixture(scope="module")
 def published(store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One job per product list, each publishing into its own directory."""
+    """One job per product list, each publishing into its own directory; the two-product
+    list publishes 2022-10 first, so its 2022-12 job scores that publication."""
     tmp = tmp_path_factory.mktemp("published")
     out = {}
-    for name, products in (("alpha", "[alpha]"), ("both", "[alpha,beta]")):
-        result = run_job(cfg_for(store, products, "data.hierarchy=world",
-                                 f"publish.dir={tmp / name}"), run_dir=tmp / f"run_{name}")
+    for name, products, as_of in (("alpha", "[alpha]", "null"), ("early", "[alpha,beta]",
+                                                                 "2022-10"),
+                                  ("both", "[alpha,beta]", "null")):
+        result = run_job(cfg_for(store, products, "data.hierarchy=world", f"as_of={as_of}",
+                                 f"publish.dir={tmp / 'both' if name == 'early' else tmp / name}"),
+                         run_dir=tmp / f"run_{name}")
         out[name] = result.published.directory
+        out[f"{name}_card"] = result.scorecard
     return out
+
+
+def test_a_two_product_publication_is_scored_and_reported_per_product(
+        published: dict[str, Path]) -> None:
+    cells = published["both_card"].cells
+    assert len(cells) > 0 and set(cells["as_of"]) == {"2022-10"}
+    assert set(cells["destination"]) == {"alpha/DE", "alpha/US", "alpha/KR", "alpha/OTHER",
+                                         "alpha/WORLD", "beta/DE", "beta/US", "beta/OTHER",
+                                         "beta/WORLD"}
+    report = (published["both"] / "report.html").read_text()
+    # 2022-11 and 2022-12 of each of the 9 series are new; every earlier cell matched
+    assert ("publication of <b>2022-10</b> (its <code>history.csv</code>): <b>18</b> new"
+            in report)
 
 
 def test_one_product_has_no_product_column(published: dict[str, Path]) -> None:
