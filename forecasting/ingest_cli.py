@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="YYYY-MM of a customs file without a month column")
     parser.add_argument("--product", default=DEFAULT_PRODUCT,
                         help=f"what the figures measure (default: {DEFAULT_PRODUCT}; the job "
-                        "reads one product, data.product)")
+                        "reads data.product, or several with data.products)")
     return parser
 
 

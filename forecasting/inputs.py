@@ -20,11 +20,14 @@ from forecasting.data.hierarchy import (
     to_model_panel,
     with_history,
 )
-from forecasting.data.load import FORMATS, detect_format, load_panel
+from forecasting.data.load import FORMATS, detect_format, load_panel, products_of
 from forecasting.data.partners import DESTINATION_IDS
+from forecasting.data.products import MIN_MONTHLY, SEP, by_product, per_product, split_ids
 from forecasting.data.store import (
     DEFAULT_PRODUCT,
+    FIRST_COL,
     VINTAGES,
+    ProductFigures,
     VintagedFigures,
     default_store_path,
     open_figures,
@@ -65,6 +68,10 @@ class ModelInput:
     month's knowledge date (store.knowledge_date), so a revision published after a cutoff
     does not reach it; without `as_of` the latest month sees every vintage. `vintage`
     (first|latest) chooses the figures the backtest scores against (`actuals`).
+
+    `products` names what the figures measure; with more than one, every id is keyed
+    `<product>/<id>` (data.products) and the hierarchy is built per product: each product's
+    partners add up to its own WORLD, and every product runs on to the same last month.
     """
 
     source: str
@@ -74,8 +81,9 @@ class ModelInput:
     limit: pd.Timestamp | None = None
     hierarchy: str = "world"
     min_history: int = 24
-    store: VintagedFigures | None = None
+    store: VintagedFigures | ProductFigures | None = None
     vintage: str = "latest"
+    products: tuple[str, ...] = ()
     _cache: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False)
     _chosen: tuple[str, ...] | None = field(default=None, repr=False)
     _summary: SeriesSummary | None = field(default=None, repr=False)
@@ -124,7 +132,7 @@ class ModelInput:
         return ModelInput(source=self.source, format=self.format,
                           destinations=self.destinations, raw=self.raw, limit=month,
                           hierarchy=self.hierarchy, min_history=self.min_history,
-                          store=self.store, vintage=self.vintage)
+                          store=self.store, vintage=self.vintage, products=self.products)
 
     def check_scored(self, statuses: tuple[str, ...], *, score_on: str) -> None:
         """InputError when no figure of a loaded file has a status the backtest scores (an
@@ -142,13 +150,38 @@ class ModelInput:
                          "cells", column=STATUS_COL)
 
     @property
+    def several(self) -> bool:
+        """Whether the panel holds several products (ids keyed `<product>/<id>`)."""
+        return len(self.products) > 1
+
+    @property
     def chosen(self) -> tuple[str, ...]:
-        """The destinations modelled separately under hierarchy world (`all` resolved)."""
+        """The destinations modelled separately under hierarchy world (`all` resolved; with
+        several products, each product's own, keyed)."""
         if self._chosen is None:
-            self._chosen = (self.destinations if self.destinations is not None
-                            else with_history(self._raw_at(self.limit),
-                                              min_history=self.min_history))
+            raw = self._raw_at(self.limit)
+            self._chosen = (
+                self.destinations if self.destinations is not None
+                else tuple(keyed_id for product, rows in by_product(raw)
+                           for keyed_id in _keyed(product, with_history(
+                               rows, min_history=self.min_history)))
+                if self.several else with_history(raw, min_history=self.min_history))
         return self._chosen
+
+    def _chosen_of(self, product: str) -> tuple[str, ...]:
+        """The destinations of one product of several (plain ids)."""
+        if self.destinations is not None:
+            return self.destinations
+        return tuple(uid.partition(SEP)[2] for uid in self.chosen
+                     if uid.startswith(product + SEP))
+
+    def _folded(self) -> tuple[str, ...]:
+        """The partners summed into OTHER (keyed with several products)."""
+        raw = self._raw_at(self.limit)
+        if not self.several:
+            return folded(raw, self.chosen)
+        return tuple(keyed_id for product, rows in by_product(raw)
+                     for keyed_id in _keyed(product, folded(rows, self._chosen_of(product))))
 
     @property
     def summary(self) -> SeriesSummary:
@@ -157,8 +190,7 @@ class ModelInput:
             modelled = tuple(sorted(self.panel_at(None)[ID_COL].unique(),
                                     key=lambda u: (u in (WORLD, OTHER), u)))
             self._summary = SeriesSummary(modelled=modelled, folded=(
-                () if self.hierarchy == "none"
-                else folded(self._raw_at(self.limit), self.chosen)))
+                () if self.hierarchy == "none" else self._folded()))
         return self._summary
 
     def figures(self) -> pd.DataFrame:
@@ -198,14 +230,26 @@ class ModelInput:
                              f"{row[TIME_COL]:%Y-%m}: the models need y >= 0 in the history "
                              "they fit on (set as_of before it, or drop the series)",
                              column=TARGET_COL)
-        if self.hierarchy == "none":
-            panel = as_given(raw)
+        if self.several:  # per product, each run on to the same last month
+            end = raw[TIME_COL].max() if as_of is None else as_of
+            panel = per_product(raw, lambda product, rows: _extend_to(
+                self._hierarchy_panel(rows, self._chosen_of(product)), end))
         else:
-            panel = to_model_panel(raw, destinations=self.chosen,
-                                   absent_is_zero=self.format in ("customs", "comtrade"))
+            panel = self._hierarchy_panel(raw, self.chosen)
         if as_of is not None:
             panel = _extend_to(panel, as_of)
         return _fill(panel)
+
+    def _hierarchy_panel(self, raw: pd.DataFrame, chosen: tuple[str, ...]) -> pd.DataFrame:
+        """`raw` as given (hierarchy none) or with OTHER and WORLD built (hierarchy world)."""
+        if self.hierarchy == "none":
+            return as_given(raw)
+        return to_model_panel(raw, destinations=chosen,
+                              absent_is_zero=self.format in ("customs", "comtrade"))
+
+
+def _keyed(product: str, ids: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(product + SEP + uid for uid in ids)
 
 
 def _fill(panel: pd.DataFrame) -> pd.DataFrame:
@@ -271,16 +315,67 @@ def _hierarchy(value: object, fmt: str, *, magnets: bool | None = None) -> str:
 
 def _store_input(data_cfg: Mapping, *, destinations: tuple[str, ...] | None,
                  min_history: int) -> ModelInput:
-    """data=store: the figures of `data.product` in the store `data.store` (default
-    ./magnets.db, created and seeded with the bundled figures on first use)."""
+    """data=store: the figures of `data.products` (default: `data.product` alone) in the
+    store `data.store` (default ./magnets.db, created and seeded with the bundled figures on
+    first use). Several products: ids keyed `<product>/<id>`, hierarchy auto = world."""
     path = Path(data_cfg.get("store") or default_store_path())
-    product = str(data_cfg.get("product") or DEFAULT_PRODUCT)
+    products = _products(data_cfg)
     vintage = _setting(data_cfg.get("vintage", "latest"), VINTAGES, name="data.vintage")
-    store = open_figures(path, product)
+    setting = "data.products" if len(products) > 1 else "data.product"
+    parts = [_forecastable(open_figures(path, product, setting=setting), setting)
+             for product in products]
+    store = parts[0] if len(parts) == 1 else ProductFigures(parts=tuple(parts), source=str(path))
     return ModelInput(source=str(path), format=STORE, destinations=destinations,
                       hierarchy=_hierarchy(data_cfg.get("hierarchy", "auto"), STORE,
-                                           magnets=product == DEFAULT_PRODUCT),
-                      min_history=min_history, store=store, vintage=vintage)
+                                           magnets=products == (DEFAULT_PRODUCT,)
+                                           or len(products) > 1),
+                      min_history=min_history, store=store, vintage=vintage, products=products)
+
+
+def _products(data_cfg: Mapping) -> tuple[str, ...]:
+    """`data.products` (a list of distinct names), else `data.product` alone."""
+    value = data_cfg.get("products") or [data_cfg.get("product") or DEFAULT_PRODUCT]
+    products = tuple(str(p) for p in value)
+    if len(set(products)) != len(products):
+        raise InputError("config", f"data.products={list(products)} lists a product twice",
+                         column="data.products")
+    return products
+
+
+def _chosen_products(raw: pd.DataFrame | None, found: tuple[str, ...], wanted: object, *,
+                     source: str) -> tuple[pd.DataFrame | None, tuple[str, ...]]:
+    """The rows of the products `wanted` (data.products; None: every product `found` in the
+    file's product column) and their names; ids stay keyed only with several products."""
+    if not wanted:
+        return raw, found
+    wanted = tuple(str(p) for p in wanted)
+    missing = [p for p in wanted if p not in found]
+    if missing:
+        raise InputError(source, f"data.products lists {missing[0]!r}, which is not a product of "
+                         f"the data ({', '.join(found) or 'no product column'})",
+                         column="data.products")
+    if raw is None or len(found) == 1:
+        return raw, wanted
+    product, plain = split_ids(raw[ID_COL])
+    rows = raw.loc[product.isin(wanted).to_numpy()]
+    if len(wanted) == 1:
+        rows = rows.assign(**{ID_COL: plain.loc[rows.index]})
+    return rows.reset_index(drop=True), wanted
+
+
+def _forecastable(figures: VintagedFigures, setting: str) -> VintagedFigures:
+    """`figures`, or an InputError naming the product and `setting` when it has fewer
+    than MIN_MONTHLY monthly figures (a headline-only line with a few sums cannot be
+    forecast)."""
+    rows = figures.figures
+    months = rows.loc[rows[FIRST_COL] == rows[TIME_COL], TIME_COL].nunique()
+    if months < MIN_MONTHLY:
+        raise InputError(figures.source, f"product {figures.product!r} has {months} monthly "
+                         f"figure(s) in the store, fewer than the {MIN_MONTHLY} needed to "
+                         f"forecast it; drop it from {setting} (or ingest its monthly "
+                         f"figures with forecast-ingest --product {figures.product})",
+                         column=setting)
+    return figures
 
 
 def load_input(data_cfg: Mapping) -> ModelInput:
@@ -308,8 +403,10 @@ def load_input(data_cfg: Mapping) -> ModelInput:
         limits = Limits(max_value=data_cfg.get("max_value", MAX_VALUE),
                         min_month=data_cfg.get("min_month", "auto"))
         raw = load_panel(path, format=fmt, month=data_cfg.get("month"), limits=limits)
+    found = (DEFAULT_PRODUCT,) if fmt == "bundled" else products_of(path) if fmt == "long" else ()
+    raw, products = _chosen_products(raw, found, data_cfg.get("products"), source=str(path))
     data = ModelInput(source=str(path or bundled_panel_path()), format=fmt,
-                      destinations=destinations, raw=raw,
+                      destinations=destinations, raw=raw, products=products,
                       hierarchy=_hierarchy(data_cfg.get("hierarchy", "auto"), fmt),
                       min_history=min_history)
     _check_destinations(data)
@@ -325,6 +422,8 @@ def _check_destinations(data: ModelInput) -> None:
         return
     ids = (data.raw[ID_COL] if data.raw is not None  # the bundled panel.csv, without building it
            else pd.read_csv(bundled_panel_path(), usecols=["destination"])["destination"])
+    if data.several:  # the partners of every product
+        ids = split_ids(ids)[1]
     ids = sorted(set(ids) - {WORLD, OTHER})
     shown = ", ".join(ids[:12]) + (", ..." if len(ids) > 12 else "")
     for dest in data.destinations:

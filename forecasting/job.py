@@ -193,17 +193,17 @@ def backtest_models(cfg: DictConfig, data: ModelInput, forecasters: list,
 def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, raw: list[pd.DataFrame],
                     scenarios: list[Scenario], choice: pd.DataFrame, candidates: list[str],
                     raw_backtest: pd.DataFrame, pick: str, *, reference: Scenario,
-                    hierarchy: str = "world") -> dict[str, pd.DataFrame]:
+                    hierarchy: str = "world", several: bool = False) -> dict[str, pd.DataFrame]:
     """Per scenario: every model's forecast (`raw`, in `scenarios` order), routed, then the
-    published pick per series
-    (reconciled to WORLD under hierarchy world; as forecast under hierarchy none), moved by
-    the policy effect relative to the `reference` scenario."""
+    published pick per series (reconciled to WORLD under hierarchy world, per product with
+    `several`; as forecast under hierarchy none), moved by the policy effect relative to the
+    `reference` scenario (magnet policy: not with several products)."""
     as_of = panel[TIME_COL].max()
     level = tuple(cfg.backtest.level)
     classes = classify_series(panel, as_of=as_of)
     eff_cfg = cfg.publish.scenario_effect
     effect = None
-    if eff_cfg.enabled and hierarchy == "world":  # policy effects are about magnet partners
+    if eff_cfg.enabled and hierarchy == "world" and not several:  # about magnet partners
         effect = PolicyEffect(features=list(eff_cfg.features), alpha=eff_cfg.alpha).fit(
             panel, as_of=as_of)
         tracking.log_metrics({f"effect_{k}": v for k, v in effect.coef_.items()}
@@ -228,7 +228,8 @@ def final_forecasts(cfg: DictConfig, panel: pd.DataFrame, raw: list[pd.DataFrame
             frame = apply_multiplier(frame, mult, model_columns(FORECAST_COL, level))
             frame["model"] = frame["model"] + f" x effect({scenario.name})"
         out[scenario.name] = frame if hierarchy == "none" else reconcile(
-            frame, method=cfg.reconcile.method, insample=_insample(raw_backtest, pick))
+            frame, method=cfg.reconcile.method, insample=_insample(raw_backtest, pick),
+            several=several)
     return out
 
 
@@ -339,13 +340,15 @@ def score_earlier(cfg: DictConfig, data: ModelInput, as_of: pd.Timestamp, run_di
 def publish_month(cfg: DictConfig, forecasts: dict[str, pd.DataFrame], panel: pd.DataFrame, *,
                   run_id: str | None, tags: dict[str, str], hierarchy: str = "world",
                   nowcast: dict | None = None, board: pd.DataFrame | None = None,
-                  card: Scorecard | None = None, fans: dict[str, Path] | None = None) -> object:
+                  card: Scorecard | None = None, fans: dict[str, Path] | None = None,
+                  products: tuple[str, ...] = ()) -> object:
     """Publish the scenario CSVs, history and manifest (then the comparison plot and
-    report.html); log them to MLflow."""
+    report.html); log them to MLflow. Several `products`: a `product` column."""
     published = publish(forecasts, as_of=tags["as_of"], out_dir=cfg.publish.dir,
                         overwrite=cfg.publish.overwrite, coherent=hierarchy == "world",
-                        label=tags["publication"], history=panel,
+                        label=tags["publication"], history=panel, several=len(products) > 1,
                         manifest_extra={
+                            "products": list(products),
                             "data_hash": tags["data_hash"],
                             "config": OmegaConf.to_container(cfg, resolve=True),
                             "data_source": tags["data_source"],
@@ -503,7 +506,7 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
                   files)
         forecasts = final_forecasts(cfg, panel, finals, scenarios, choice, candidates,
                                     raw_bt, pub.model, reference=reference,
-                                    hierarchy=data.hierarchy)
+                                    hierarchy=data.hierarchy, several=data.several)
         nowcast = nowcast_forecasts(forecasts, totals, raw_bt, pub.model)
         for name, frame in forecasts.items():
             _write_csv(frame, run_dir / f"forecast_{name}.csv", files)
@@ -516,7 +519,7 @@ def _run_checked(cfg: DictConfig, *, data: ModelInput, panel: pd.DataFrame,
             published = publish_month(cfg, forecasts, panel, run_id=run_id, tags=tags,
                                       hierarchy=data.hierarchy, nowcast=nowcast, board=board,
                                       card=card, fans={n: files[f"fan_{n}.png"] for n in forecasts}
-                                      if cfg.plots else None)
+                                      if cfg.plots else None, products=data.products)
         registered = (tracking.register_forecaster(forecasts, as_of=tags["as_of"],
                                                    evidence=pub.summary())
                       if run_id is not None and cfg.tracking.register_model else None)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.atomic import write_dir_atomic
+from forecasting.data.products import PRODUCT_COL, SEP, by_product, split_ids
 from forecasting.reconcile import FORECAST_COL, interval_columns
 from forecasting.schema import (
     ID_COL,
@@ -36,6 +37,9 @@ PUBLIC_COLUMNS: tuple[str, ...] = (
     "as_of", "scenario", "destination", "month", "horizon", "kind", "model",
     "tonnes", "lo_80", "hi_80", "lo_95", "hi_95",
 )
+# With several products (ids keyed <product>/<id>), a `product` column before `destination`;
+# with one product there is none, so a one-product file is unchanged.
+PRODUCT_PUBLIC_COLUMNS: tuple[str, ...] = (*PUBLIC_COLUMNS[:2], PRODUCT_COL, *PUBLIC_COLUMNS[2:])
 # Bounds in the order they must nest: lo_95 <= lo_80 <= tonnes <= hi_80 <= hi_95.
 PUBLIC_BOUNDS: tuple[str, ...] = ("lo_95", "lo_80", "tonnes", "hi_80", "hi_95")
 _LO95, _LO80, _HI80, _HI95 = interval_columns()
@@ -46,6 +50,7 @@ KINDS: tuple[str, ...] = ("forecast", "nowcast")  # nowcast: split to a known to
 MANIFEST_NAME = "manifest.json"
 HISTORY_NAME = "history.csv"
 HISTORY_COLUMNS: tuple[str, ...] = ("destination", "month", "tonnes", "status")
+PRODUCT_HISTORY_COLUMNS: tuple[str, ...] = (PRODUCT_COL, *HISTORY_COLUMNS)
 COHERENCE_TOL = 1e-6
 _AS_OF_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _LABEL_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])(-preliminary)?$")
@@ -96,8 +101,14 @@ def _check_values(df: pd.DataFrame, bounds: tuple[str, ...], *, source: object) 
                              row=i, column=lower)
 
 
-def _check_coherent(df: pd.DataFrame, *, source: object) -> None:
-    """Raise InputError unless, every month, the non-WORLD series sum to WORLD within 1e-6 t."""
+def _check_coherent(df: pd.DataFrame, *, source: object, several: bool = False) -> None:
+    """Raise InputError unless, every month, the non-WORLD series sum to WORLD within 1e-6 t
+    (`several`: within each product; a product of WORLD alone is coherent)."""
+    if several:
+        for product, rows in by_product(df):
+            if set(rows[ID_COL]) != {WORLD}:
+                _check_coherent(rows, source=f"{source}, product {product!r}")
+        return
     is_world = df[ID_COL] == WORLD
     if not is_world.any():
         raise InputError(source, f"no '{WORLD}' rows: the total is required", column=ID_COL)
@@ -114,10 +125,11 @@ def _check_coherent(df: pd.DataFrame, *, source: object) -> None:
 
 
 def validate_forecast(df: pd.DataFrame, *, as_of: str, source: object = "<forecast>",
-                      coherent: bool = True) -> None:
+                      coherent: bool = True, several: bool = False) -> None:
     """Check an internal forecast frame is publishable; raise InputError naming row and column.
 
-    `coherent=False` (hierarchy none): no WORLD total is required or checked.
+    `coherent=False` (hierarchy none): no WORLD total is required or checked. `several`: ids
+    keyed `<product>/<id>`, coherence checked per product.
     """
     needed = [ID_COL, TIME_COL, MODEL_COL, *INTERNAL_BOUNDS]
     missing = [c for c in needed if c not in df.columns]
@@ -146,11 +158,13 @@ def validate_forecast(df: pd.DataFrame, *, as_of: str, source: object = "<foreca
         raise InputError(source, "duplicate destination-month", row=int(dup.argmax()),
                          column=TIME_COL)
     if coherent:
-        _check_coherent(df.assign(**{TIME_COL: ds}), source=source)
+        _check_coherent(df.assign(**{TIME_COL: ds}), source=source, several=several)
 
 
-def to_public(df: pd.DataFrame, *, as_of: str, scenario: str) -> pd.DataFrame:
-    """Internal forecast frame -> public columns, rounded to 0.1 t, sorted by destination, month."""
+def to_public(df: pd.DataFrame, *, as_of: str, scenario: str,
+              several: bool = False) -> pd.DataFrame:
+    """Internal forecast frame -> public columns, rounded to 0.1 t, sorted by destination, month
+    (`several`: ids keyed `<product>/<id>` -> a product column; sorted by product first)."""
     ds = pd.to_datetime(df[TIME_COL])
     out = pd.DataFrame({
         "as_of": as_of,
@@ -164,8 +178,19 @@ def to_public(df: pd.DataFrame, *, as_of: str, scenario: str) -> pd.DataFrame:
     })
     for public, internal in zip(PUBLIC_BOUNDS, INTERNAL_BOUNDS, strict=True):
         out[public] = np.round(df[internal].to_numpy(dtype=float), 1) + 0.0  # + 0.0: no "-0.0"
-    out = out.sort_values(["destination", "month"], ignore_index=True)
-    return out.loc[:, list(PUBLIC_COLUMNS)]
+    return _by_product(out, several=several, columns=PRODUCT_PUBLIC_COLUMNS if several
+                       else PUBLIC_COLUMNS)
+
+
+def _by_product(out: pd.DataFrame, *, several: bool, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A public frame sorted by destination and month, or with `several` the keyed
+    destination split into product and destination and sorted by product first."""
+    keys = ["destination", "month"]
+    if several:
+        product, plain = split_ids(out["destination"])
+        out = out.assign(**{PRODUCT_COL: product.to_numpy(), "destination": plain.to_numpy()})
+        keys = [PRODUCT_COL, *keys]
+    return out.sort_values(keys, ignore_index=True).loc[:, list(columns)]
 
 
 def _csv_bytes(public: pd.DataFrame) -> bytes:
@@ -196,22 +221,35 @@ def _existing(directory: Path) -> list[Path]:
     return [manifest, *found] if manifest.exists() else found
 
 
-def history_public(panel: pd.DataFrame) -> pd.DataFrame:
-    """The modelling panel as published history: destination, month, tonnes, status."""
+def history_public(panel: pd.DataFrame, *, several: bool = False) -> pd.DataFrame:
+    """The modelling panel as published history: [product,] destination, month, tonnes,
+    status (`several`: ids keyed `<product>/<id>` -> a product column)."""
     out = pd.DataFrame({
         "destination": panel[ID_COL].astype(str).to_numpy(),
         "month": pd.to_datetime(panel[TIME_COL]).dt.strftime("%Y-%m").to_numpy(),
         "tonnes": panel[TARGET_COL].to_numpy(dtype=float),
         "status": panel[STATUS_COL].astype(str).to_numpy(),
     })
-    return out.sort_values(["destination", "month"], ignore_index=True)
+    return _by_product(out, several=several,
+                       columns=PRODUCT_HISTORY_COLUMNS if several else HISTORY_COLUMNS)
+
+
+def keyed_destinations(public: pd.DataFrame) -> pd.DataFrame:
+    """A published frame read back with its `product` column (several products) folded into
+    `destination` as the keyed id `<product>/<destination>`; unchanged without one."""
+    if PRODUCT_COL not in public.columns:
+        return public
+    return public.assign(destination=public[PRODUCT_COL] + SEP + public["destination"]).drop(
+        columns=PRODUCT_COL)
 
 
 def read_history(path: str | Path) -> pd.DataFrame:
-    """Read a published history.csv back (destination, month, tonnes, status); InputError if bad."""
+    """Read a published history.csv back ([product,] destination, month, tonnes, status);
+    InputError if bad."""
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    if tuple(raw.columns) != HISTORY_COLUMNS:
-        raise InputError(path, f"columns are {list(raw.columns)}, expected {list(HISTORY_COLUMNS)}")
+    if tuple(raw.columns) not in (HISTORY_COLUMNS, PRODUCT_HISTORY_COLUMNS):
+        raise InputError(path, f"columns are {list(raw.columns)}, expected {list(HISTORY_COLUMNS)}"
+                         f" (with several products: {list(PRODUCT_HISTORY_COLUMNS)})")
     out = raw.assign(tonnes=pd.to_numeric(raw["tonnes"], errors="coerce"))
     bad = out["tonnes"].isna().to_numpy() | ~raw["status"].isin(STATUSES).to_numpy()
     if bad.any():
@@ -233,12 +271,15 @@ def _others(directory: Path) -> list[str]:
 def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str | Path,
             overwrite: bool = False, manifest_extra: Mapping | None = None,
             coherent: bool = True, label: str | None = None,
-            history: pd.DataFrame | None = None) -> PublishResult:
+            history: pd.DataFrame | None = None, several: bool = False) -> PublishResult:
     """Validate, then atomically write one CSV per scenario and manifest.json under
     out_dir/<label> (label: `as_of`, or e.g. `2025-12-preliminary` for a nowcast publication).
 
     `history` (a modelling panel: unique_id, ds, y, status) is published as history.csv, with
     its checksum in the manifest's `files`, so a later report can list what changed since.
+
+    `several`: the ids are keyed `<product>/<id>` (several products): the CSVs and the history
+    gain a `product` column and coherence is checked per product.
 
     Nothing is written if any frame is invalid (InputError, a ValueError) or if the as_of
     directory already holds a publication and `overwrite` is False (PublishExistsError).
@@ -266,14 +307,14 @@ def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str |
     files = []
     for scenario in scenarios:
         validate_forecast(forecasts[scenario], as_of=as_of, source=f"scenario '{scenario}'",
-                          coherent=coherent)
-        public = to_public(forecasts[scenario], as_of=as_of, scenario=scenario)
+                          coherent=coherent, several=several)
+        public = to_public(forecasts[scenario], as_of=as_of, scenario=scenario, several=several)
         data = _csv_bytes(public)
         payload[directory / csv_name(scenario)] = data
         files.append({"name": csv_name(scenario), "rows": len(public),
                       "sha256": hashlib.sha256(data).hexdigest()})
     if history is not None:
-        public = history_public(history)
+        public = history_public(history, several=several)
         data = public.to_csv(index=False, lineterminator="\n").encode("utf-8")
         payload[directory / HISTORY_NAME] = data
         files.append({"name": HISTORY_NAME, "rows": len(public),
@@ -301,8 +342,9 @@ def publish(forecasts: Mapping[str, pd.DataFrame], *, as_of: str, out_dir: str |
 def read_published(path: str | Path) -> pd.DataFrame:
     """Read a published forecast CSV back, check its schema and values; raise InputError if bad."""
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    if tuple(raw.columns) != PUBLIC_COLUMNS:
-        raise InputError(path, f"columns are {list(raw.columns)}, expected {list(PUBLIC_COLUMNS)}")
+    if tuple(raw.columns) not in (PUBLIC_COLUMNS, PRODUCT_PUBLIC_COLUMNS):
+        raise InputError(path, f"columns are {list(raw.columns)}, expected {list(PUBLIC_COLUMNS)}"
+                         f" (with several products: {list(PRODUCT_PUBLIC_COLUMNS)})")
     for col in ("as_of", "month"):
         bad = ~raw[col].str.match(_AS_OF_RE.pattern).to_numpy()
         if bad.any():
@@ -325,8 +367,10 @@ def read_published(path: str | Path) -> pd.DataFrame:
         i = int((out["horizon"] < 1).to_numpy().argmax())
         raise InputError(path, "horizon must be >= 1", row=i, column="horizon")
     _check_values(out, PUBLIC_BOUNDS, source=path)
-    dup = out.duplicated(["scenario", "destination", "month"]).to_numpy()
+    cell = ["scenario", *([PRODUCT_COL] if PRODUCT_COL in raw.columns else []), "destination",
+            "month"]
+    dup = out.duplicated(cell).to_numpy()
     if dup.any():
-        raise InputError(path, "duplicate scenario-destination-month", row=int(dup.argmax()),
+        raise InputError(path, f"duplicate {'-'.join(cell)}", row=int(dup.argmax()),
                          column="month")
     return out

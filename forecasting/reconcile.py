@@ -14,6 +14,7 @@ import pandas as pd
 from hierarchicalforecast.core import HierarchicalReconciliation
 from hierarchicalforecast.methods import BottomUp, HReconciler, MinTrace
 
+from forecasting.data.products import by_product, keyed
 from forecasting.models.base import clip_forecasts
 from forecasting.schema import ID_COL, LEVELS, TARGET_COL, TIME_COL, WORLD, hi_col, lo_col
 
@@ -65,8 +66,12 @@ def _check_frame(forecasts: pd.DataFrame, *, total_id: str) -> None:
 
 
 def reconcile(forecasts: pd.DataFrame, *, method: str = "bottom_up",
-              insample: pd.DataFrame | None = None, total_id: str = WORLD) -> pd.DataFrame:
+              insample: pd.DataFrame | None = None, total_id: str = WORLD,
+              several: bool = False) -> pd.DataFrame:
     """Return `forecasts` with coherent points (bottom series sum to `total_id`), moved intervals.
+
+    `several`: ids keyed `<product>/<id>` (forecasting.data.products); each product is
+    reconciled on its own, see `reconcile_products`.
 
     `method` is one of bottom_up, mint_ols, mint_wls_struct, mint_shrink (hierarchicalforecast
     BottomUp / MinTrace ols, wls_struct, mint_shrink). mint_shrink needs `insample`: a frame
@@ -86,6 +91,9 @@ def reconcile(forecasts: pd.DataFrame, *, method: str = "bottom_up",
     """
     if method not in METHODS:
         raise ValueError(f"unknown reconciliation method {method!r}; choose from {list(METHODS)}")
+    if several:
+        return reconcile_products(forecasts, method=method, insample=insample,
+                                  total_id=total_id)
     if method in INSAMPLE_METHODS and insample is None:
         raise ValueError(f"method {method!r} needs `insample` (unique_id, ds, y, forecast fitted)")
     _check_frame(forecasts, total_id=total_id)
@@ -110,3 +118,21 @@ def reconcile(forecasts: pd.DataFrame, *, method: str = "bottom_up",
     for col in interval_columns():
         out[col] = out[col].to_numpy() + shift
     return clip_forecasts(out, [FORECAST_COL], LEVELS)
+
+
+def reconcile_products(forecasts: pd.DataFrame, *, method: str = "bottom_up",
+                       insample: pd.DataFrame | None = None,
+                       total_id: str = WORLD) -> pd.DataFrame:
+    """`reconcile` on each product of a frame keyed `<product>/<id>`: the summing matrix of
+    the whole is block-diagonal, one block per product whose partners add up to that
+    product's own `total_id`; there is no cross-product total, and no product's forecasts
+    (nor, for mint_shrink, its residuals) reach another's. A product with its total only
+    (a WORLD-only line) is already coherent and kept as forecast. Row order is kept."""
+    parts = []
+    for product, rows in by_product(forecasts.reset_index(drop=True)):
+        if set(rows[ID_COL]) != {total_id}:
+            own = None if insample is None else next(
+                (r for p, r in by_product(insample) if p == product), None)
+            rows = reconcile(rows, method=method, insample=own, total_id=total_id)
+        parts.append(keyed(rows, product))
+    return pd.concat(parts).sort_index().set_axis(forecasts.index)

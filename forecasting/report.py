@@ -19,7 +19,13 @@ import pandas as pd
 
 from forecasting.atomic import write_bytes_atomic
 from forecasting.plots import shown_series
-from forecasting.publish import HISTORY_NAME, PublishResult, history_public, read_history
+from forecasting.publish import (
+    HISTORY_NAME,
+    PublishResult,
+    history_public,
+    keyed_destinations,
+    read_history,
+)
 from forecasting.reconcile import FORECAST_COL
 from forecasting.schema import ID_COL, STATUS_COL, STATUSES, TARGET_COL, TIME_COL
 from forecasting.scorecard import BASELINE, SCORED, SHORT_NAMES, Publication, Scorecard, by_horizon
@@ -102,7 +108,7 @@ def _changes_section(previous: Publication | None, current: pd.DataFrame) -> str
         return (f"<p>The previous publication ({_esc(previous.as_of)}) does not keep its history "
                 f"(no <code>{HISTORY_NAME}</code>, published before it was added): changes "
                 "cannot be listed.</p>")
-    ch = history_changes(read_history(path), current)
+    ch = history_changes(keyed_destinations(read_history(path)), current)
     parts = [f"<p>Compared with the history behind the publication of "
              f"<b>{_esc(previous.as_of)}</b> (its <code>{HISTORY_NAME}</code>): "
              f"<b>{len(ch['new'])}</b> new reported or derived figures, "

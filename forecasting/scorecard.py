@@ -26,7 +26,7 @@ from forecasting.atomic import write_bytes_atomic
 from forecasting.backtest.metrics import SCORE_ON, seasonal_scale
 from forecasting.inputs import ModelInput
 from forecasting.models.stats import StatsForecaster
-from forecasting.publish import MANIFEST_NAME, csv_name, read_published
+from forecasting.publish import MANIFEST_NAME, csv_name, keyed_destinations, read_published
 from forecasting.schema import (
     CUTOFF_COL,
     ID_COL,
@@ -134,7 +134,8 @@ def find_publications(publish_dir: str | Path, *, before: str | None = None,
 
 
 def published_forecast(pub: Publication) -> pd.DataFrame:
-    """The CSV of the scored scenario, checked against the manifest's checksum."""
+    """The CSV of the scored scenario, checked against the manifest's checksum (several
+    products: destinations keyed `<product>/<destination>`, as the panel's ids)."""
     path = pub.directory / csv_name(pub.scenario)
     if not path.is_file():
         raise InputError(path, "listed in the manifest but missing")
@@ -142,7 +143,7 @@ def published_forecast(pub: Publication) -> pd.DataFrame:
     if listed.get(path.name) != hashlib.sha256(path.read_bytes()).hexdigest():
         raise InputError(path, "sha256 differs from the manifest's: the file changed after "
                          "publication", column="sha256")
-    return read_published(path)
+    return keyed_destinations(read_published(path))
 
 
 def seasonal_naive(history: pd.DataFrame, *, as_of: pd.Timestamp, h: int) -> pd.DataFrame:

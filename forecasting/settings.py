@@ -8,15 +8,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from forecasting.backtest.metrics import SCORE_ON
+from forecasting.data.products import NAME
 from forecasting.data.store import VINTAGES
 from forecasting.engine import ENGINES
 from forecasting.schema import LEVELS, InputError
 
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SAFE_NAME = NAME
 # subtrees whose keys are constructor arguments or builder parameters: `+key=value` may add one
 FREE_FORM: tuple[str, ...] = ("models.forecasters.", "features.builders.", "hydra.")
 SOURCE = "config"
@@ -47,6 +48,17 @@ def _name(value: object) -> str | None:
         "is not a safe name (letters, digits, '_', '-', '.'; at most 64; no '/' or '..')")
 
 
+def _names(value: object) -> str | None:
+    """A non-empty list of distinct safe names (data.products)."""
+    names = [str(v) for v in value]
+    bad = next((n for n in names if _name(n)), None)
+    if bad is not None:
+        return f"lists {bad!r}, which {_name(bad)}"
+    if not names or len(set(names)) != len(names):
+        return "must list at least one product, each once"
+    return None
+
+
 SETTINGS: dict[str, Setting] = {
     "as_of": Setting(str, nullable=True, check=_month),
     "progress": Setting(bool),
@@ -73,6 +85,7 @@ SETTINGS: dict[str, Setting] = {
     "scenario.name": Setting(str, check=_name),
     "data.store": Setting(str, nullable=True),
     "data.product": Setting(str, check=_name),
+    "data.products": Setting(list, nullable=True, check=_names),
     "data.vintage": Setting(str, check=_one_of(*VINTAGES)),
     "data.max_value": Setting(float, 1e-6, 1e15),
     "data.min_month": Setting(str, check=lambda v: None if v == "auto" else _month(v)),
@@ -119,7 +132,8 @@ def check_settings(cfg: DictConfig) -> None:
     for key, spec in SETTINGS.items():
         if OmegaConf.select(cfg, key, default="<missing>") == "<missing>":
             continue  # a setting some configs leave out
-        _check_one(key, spec, OmegaConf.select(cfg, key))
+        value = OmegaConf.select(cfg, key)
+        _check_one(key, spec, list(value) if isinstance(value, ListConfig) else value)
     if tuple(sorted(cfg.backtest.level)) != LEVELS:
         raise _fail("backtest.level", f"={list(cfg.backtest.level)}: only {list(LEVELS)} are "
                     "supported (the published schema has lo_80..hi_95)")

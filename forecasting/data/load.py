@@ -24,6 +24,7 @@ from forecasting.data.long import MARKERS as LONG_MARKERS
 from forecasting.data.long import read_long
 from forecasting.data.plain import MARKERS as PLAIN_MARKERS
 from forecasting.data.plain import read_plain
+from forecasting.data.products import PRODUCT_COL
 from forecasting.schema import TIME_COL, InputError, validate_panel
 
 FORMATS: tuple[str, ...] = ("auto", "plain", "customs", "comtrade", "long")
@@ -138,6 +139,17 @@ def detect_format(path: str | Path) -> str:
     path = Path(path)
     text, encoding = _decode(path)
     return _format(_header(text.splitlines()[0]), path=path, encoding=encoding)
+
+
+def products_of(path: str | Path) -> tuple[str, ...]:
+    """The distinct names of a long file's optional `product` column, sorted (() without
+    one); call after load_panel, which checks them."""
+    path = Path(path)
+    text, _ = _decode(path)
+    if PRODUCT_COL not in _header(text.split("\n", 1)[0]):
+        return ()
+    table = _table(text, path=path)
+    return tuple(sorted(set(table[PRODUCT_COL].str.strip())))
 
 
 def load_panel(path: str | Path, *, format: str = "auto", month: str | None = None,

@@ -1,4 +1,4 @@
-"""Read the Nixtla long contract unique_id, ds, y[, status]: any ids, monthly ds, vectorised."""
+"""Read the Nixtla long contract unique_id, ds, y[, status][, product]: any ids, monthly ds."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from forecasting.data.cells import (
     parse_quantities,
     require_columns,
 )
+from forecasting.data.products import NAME, PRODUCT_COL, SEP
 from forecasting.schema import (
     ID_COL,
     PANEL_COLUMNS,
@@ -26,6 +27,18 @@ from forecasting.schema import (
 )
 
 REQUIRED: tuple[str, ...] = (ID_COL, TIME_COL, TARGET_COL)
+
+
+def _keyed_by_product(column: pd.Series, ids: pd.Series, *, source: object) -> pd.Series:
+    """`ids` keyed `<product>/<id>` when `column` names more than one product (each a safe
+    name), unchanged when it names one."""
+    codes, names = distinct(column)
+    fail_first_code(~names.map(lambda n: bool(NAME.fullmatch(n))), codes, column, source=source,
+                    column=PRODUCT_COL, message="product {value!r} is not a name (letters, "
+                    "digits, '_', '-', '.'; no '/'); every row needs its product")
+    if len(names) == 1:
+        return ids
+    return pd.Series(names.to_numpy()[codes], index=ids.index) + SEP + ids
 MARKERS: frozenset[str] = frozenset({*REQUIRED, STATUS_COL})
 MONTH_RE = r"(1[7-9]\d{2}|2[01]\d{2})-(0[1-9]|1[0-2])(?:-(\d{2}))?"  # years 1700-2199
 
@@ -52,6 +65,8 @@ def read_long(table: pd.DataFrame, *, source: object,
     history they fit on, which ModelInput checks at `as_of`.
 
     `status` is optional (absent or empty = reported); other columns (category, ...) are ignored.
+    `product` is optional: with more than one product in it, every id is keyed
+    `<product>/<unique_id>` (forecasting.data.products); with one, ids stay as they are.
     """
     require_columns(table, REQUIRED, source=source, fmt="long (unique_id,ds,y)")
     codes, names = distinct(table[ID_COL])
@@ -73,6 +88,8 @@ def read_long(table: pd.DataFrame, *, source: object,
     months = parse_long_months(table[TIME_COL], source=source)
     check_months(months, table[TIME_COL], source=source, column=TIME_COL,
                  floor=limits.floor("long"), limits=limits)
+    if PRODUCT_COL in table.columns:
+        ids = _keyed_by_product(table[PRODUCT_COL], ids, source=source)
     frame = pd.DataFrame({ID_COL: ids, TIME_COL: months, TARGET_COL: y, STATUS_COL: status})
     frame = collapse_duplicates(frame, [ID_COL, TIME_COL], source=source, column=TIME_COL)
     return frame.loc[:, list(PANEL_COLUMNS)]

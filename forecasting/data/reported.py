@@ -26,11 +26,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecasting.data.products import NAME, product_key
 from forecasting.schema import DEFAULT_DESTINATIONS, DERIVED, REPORTED, WORLD, InputError
 
 MAGNET_EXPORTS_FILE = "magnet_exports_reported.csv"
 OTHER_SERIES_FILE = "other_series_reported.csv"
 ADDED_FILE = "magnet_figures_added.csv"
+OTHER_PRODUCTS_FILE = "other_rare_earth_figures_added.csv"  # not magnets: products of their own
 
 MONTHLY = "magnets"
 SUM_SERIES: tuple[str, ...] = ("magnets_ytd", "magnets_annual", "magnets_span")
@@ -98,9 +100,9 @@ def read_observations(sources_dir: Path) -> pd.DataFrame:
     return obs
 
 
-def _read_added(path: Path) -> pd.DataFrame:
-    """magnet_figures_added.csv in the common layout: series from the period, status from
-    `kind`, publication month from `published_date`, the note as title."""
+def _checked_added(path: Path) -> pd.DataFrame:
+    """A file of the added-figures layout (destination, period, tonnes, kind, url, quote,
+    published_date, note), every period, kind and publication date checked."""
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     for i, (period, kind, published) in enumerate(
             zip(df["period"], df["kind"], df["published_date"], strict=True)):
@@ -113,6 +115,13 @@ def _read_added(path: Path) -> pd.DataFrame:
         if published and not PUBLISHED_RE.match(published):
             raise InputError(path, f"published_date {published!r} is not YYYY-MM[-DD]",
                              row=i + 2, column="published_date")
+    return df
+
+
+def _read_added(path: Path) -> pd.DataFrame:
+    """magnet_figures_added.csv in the common layout: series from the period, status from
+    `kind`, publication month from `published_date`, the note as title."""
+    df = _checked_added(path)
     bounds = [_period_bounds(p) for p in df["period"]]
     series = [MONTHLY if start == end
               else "magnets_annual" if start.endswith("-01") and end == f"{start[:4]}-12"
@@ -123,6 +132,36 @@ def _read_added(path: Path) -> pd.DataFrame:
         "tonnes": df["tonnes"], "status": df["kind"].map(ADDED_KINDS),
         "published": [p[:7] for p in df["published_date"]],
         "source_title": df["note"], "source_url": df["url"]})
+
+
+def read_other_products(path: Path) -> pd.DataFrame:
+    """The figures of other_rare_earth_figures_added.csv (rare-earth lines that are not
+    magnets), one row per figure: product (the label's key, `rare_earths_headline`),
+    destination, start, end (YYYY-MM; equal for a monthly figure, else a year-to-date or span
+    sum), tonnes, status (reported as printed, derived as computed), published (YYYY-MM: the
+    published_date's month, else the month after the period), source_url. Where one product,
+    destination and period has several figures, the first in file order is kept."""
+    df = _checked_added(path)
+    bounds = [_period_bounds(p) for p in df["period"]]
+    tonnes = pd.to_numeric(df["tonnes"], errors="coerce")
+    if tonnes.isna().any():
+        i = int(tonnes.isna().to_numpy().argmax())
+        raise InputError(path, f"tonnes {df['tonnes'].iloc[i]!r} is not a number", row=i + 2,
+                         column="tonnes")
+    products = [product_key(p) for p in df["product"]]
+    for i, key in enumerate(products):
+        if not NAME.fullmatch(key):
+            raise InputError(path, f"product {key!r} is not a name (letters, digits, '_', '-', "
+                             "'.') followed by an optional ' (description)'", row=i + 2,
+                             column="product")
+    after_end = [f"{pd.Period(end, 'M') + 1}" for _, end in bounds]
+    out = pd.DataFrame({
+        "product": products, "destination": df["destination"],
+        "start": [b[0] for b in bounds], "end": [b[1] for b in bounds], "tonnes": tonnes,
+        "status": df["kind"].map(ADDED_KINDS),
+        "published": [p[:7] or a for p, a in zip(df["published_date"], after_end, strict=True)],
+        "source_url": df["url"]})
+    return out.drop_duplicates(["product", "destination", "start", "end"], ignore_index=True)
 
 
 def _period_bounds(period: str) -> tuple[str, str]:

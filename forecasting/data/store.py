@@ -16,7 +16,9 @@ The bundled figures are the first content, seeded on first use: every chosen mon
 of the sourced files (bundle's selection rule), dated by its publication month (its last
 day, the rule compares months); where a later publication changed the chosen value, the
 change is a revision at that later date. The bundle's year-to-date and annual sums are
-stored too (a period longer than a month).
+stored too (a period longer than a month). The other rare-earth lines of the bundle (not
+magnets: the headline rare-earth figure, ...) are seeded as products of their own, dated by
+their publication month; a store seeded before them gets them the first time it is opened.
 
 While the figures of a product are bundle-shaped (WORLD and the six destinations only, no
 partner-level file ingested), the panel known at a cutoff is built as the bundle builds it
@@ -41,11 +43,14 @@ import pandas as pd
 
 from forecasting.data.bundle import SOURCES_DIR, long_panel
 from forecasting.data.hierarchy import partners
+from forecasting.data.products import PRODUCT_COL, keyed
 from forecasting.data.reported import (
     MODELLED,
     MONTHLY,
+    OTHER_PRODUCTS_FILE,
     SUM_SERIES,
     read_observations,
+    read_other_products,
     select_reported,
 )
 from forecasting.schema import (
@@ -127,6 +132,7 @@ def _transaction(path: Path) -> Iterator[sqlite3.Connection]:
         try:
             if empty:
                 _seed(con)
+            _seed_other_products(con)
             yield con
         except BaseException:
             con.execute("ROLLBACK")
@@ -168,6 +174,19 @@ def _seed(con: sqlite3.Connection) -> None:
     _insert_figures(con, rows, product=DEFAULT_PRODUCT, ingest_id=ingest_id)
 
 
+def _seed_other_products(con: sqlite3.Connection) -> None:
+    """Add the bundled figures of the other rare-earth lines (one ingest per product), once:
+    in a new store after the magnets, in an older store the first time it is opened."""
+    file = str(SOURCES_DIR / OTHER_PRODUCTS_FILE)
+    if con.execute("SELECT COUNT(*) FROM ingests WHERE file = ?", (file,)).fetchone()[0]:
+        return
+    for product, rows in other_product_figures().groupby(PRODUCT_COL, sort=True):
+        ingest_id = _insert_ingest(con, file=file, sha256=_frame_hash(rows), fmt="bundled",
+                                   product=str(product), vintage=None,
+                                   counts=(len(rows), 0, 0))
+        _insert_figures(con, rows, product=str(product), ingest_id=ingest_id)
+
+
 def _frame_hash(frame: pd.DataFrame) -> str:
     return hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
 
@@ -202,6 +221,23 @@ def bundled_figures() -> pd.DataFrame:
         out[col] = pd.to_datetime(out[col], format="%Y-%m")
     out[VINTAGE_COL] = pd.PeriodIndex(out[VINTAGE_COL], freq="M").asfreq(
         "D", how="end").to_timestamp()
+    return out
+
+
+@lru_cache(maxsize=1)
+def other_product_figures() -> pd.DataFrame:
+    """The bundled figures of the rare-earth lines that are not magnets (headline rare earths,
+    oxides, India's magnet imports, ...), each its own product: months and sums as printed
+    (reported) or computed (derived), dated by their publication month (its last day)."""
+    obs = read_other_products(SOURCES_DIR / OTHER_PRODUCTS_FILE)
+    out = pd.DataFrame({
+        PRODUCT_COL: obs["product"], ID_COL: obs["destination"],
+        FIRST_COL: pd.to_datetime(obs["start"], format="%Y-%m"),
+        TIME_COL: pd.to_datetime(obs["end"], format="%Y-%m"),
+        TARGET_COL: obs["tonnes"].round(DECIMALS), STATUS_COL: obs["status"],
+        VINTAGE_COL: pd.PeriodIndex(obs["published"], freq="M").asfreq(
+            "D", how="end").to_timestamp(),
+        SOURCE_COL: obs["source_url"]})
     return out
 
 
@@ -294,14 +330,35 @@ def _observations(rows: pd.DataFrame) -> pd.DataFrame:
         "source_url": rows[SOURCE_COL].to_numpy(), "chosen": True})
 
 
-def open_figures(path: Path, product: str = DEFAULT_PRODUCT) -> VintagedFigures:
-    """The store's figures of `product` (InputError when it holds none)."""
+def open_figures(path: Path, product: str = DEFAULT_PRODUCT, *,
+                 setting: str = "data.product") -> VintagedFigures:
+    """The store's figures of `product` (InputError naming `setting` when it holds none)."""
     figures = read_figures(path, product, sums=True)
     if figures.empty:
         raise InputError(path, f"the store holds no figures of product {product!r} "
-                         "(data.product); ingest a file with forecast-ingest --product",
-                         column="data.product")
+                         f"({setting}); ingest a file with forecast-ingest --product",
+                         column=setting)
     return VintagedFigures(figures=figures, source=str(path), product=product)
+
+
+@dataclass(frozen=True)
+class ProductFigures:
+    """The stored figures of several products, read as one panel with ids keyed
+    `<product>/<id>` (forecasting.data.products); each product as VintagedFigures reads it."""
+
+    parts: tuple[VintagedFigures, ...]
+    source: str = "<store>"
+
+    @property
+    def last_month(self) -> pd.Timestamp:
+        """The latest month with a monthly figure of any product."""
+        return max(part.last_month for part in self.parts)
+
+    def known_at(self, as_of: pd.Timestamp | None, *, first: bool = False) -> pd.DataFrame:
+        """Every product's panel as known at cutoff month `as_of` (VintagedFigures.known_at),
+        ids keyed by product."""
+        return pd.concat([keyed(part.known_at(as_of, first=first), part.product)
+                          for part in self.parts], ignore_index=True)
 
 
 @dataclass
