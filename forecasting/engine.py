@@ -25,7 +25,7 @@ from forecasting.schema import ID_COL, TIME_COL, InputError
 
 ENGINES: tuple[str, ...] = ("local", "dask", "ray")
 CONNECT_TIMEOUT_S = 5
-DEFAULT_PORTS = {"tcp": 8786, "tls": 8786, "ray": 10001}  # dask scheduler, Ray Client
+DEFAULT_PORTS = {"tcp": 8786, "tls": 8786, "ray": 6379}  # dask scheduler, ray head (GCS)
 PACKAGES = {"dask": ("dask", "distributed"), "ray": ("ray",)}  # top-level modules
 _active: dict[str, object] = {}  # "engine", "partitions" (and dask's "client") in a session
 
@@ -62,6 +62,11 @@ def check_engine(engine_cfg: Mapping | None) -> None:
                          f"install -e '.[{name}]'", column="engine.name")
     if not address or address == "auto":
         return
+    if name == "ray" and address.startswith("ray://"):  # ray-project/ray#42739
+        raise InputError("config", f"engine.address={address!r}: ray Data (which statsforecast "
+                         "uses on ray) does not run over Ray Client (ray://); run the job on a "
+                         "node of the cluster with engine.address=auto or host:6379, or submit "
+                         "it with `ray job submit`", column="engine.address")
     try:
         parts = urlsplit(address if "://" in address else f"{name}://{address}")
         host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme)
@@ -118,15 +123,14 @@ def _open_ray(cfg: dict, stack: ExitStack) -> dict[str, object]:
             except (OSError, RuntimeError, ValueError) as err:
                 raise _bad_address(address, "ray cluster", err) from err
         else:
-            ray.init(num_cpus=cfg.get("num_cpus", 2), include_dashboard=False,
-                     log_to_driver=False)
+            ray.init(address="local", num_cpus=cfg.get("num_cpus", 2),  # never a ray already
+                     include_dashboard=False, log_to_driver=False)  # running on this machine
         stack.callback(ray.shutdown)
     ctx = DataContext.get_current()
     settings = {"shuffle_strategy": ShuffleStrategy.SORT_SHUFFLE_PULL_BASED,
                 "enable_progress_bars": False, "print_on_execution_start": False}
-    saved = {key: getattr(ctx, key) for key in settings}
-    stack.callback(lambda: [setattr(ctx, k, v) for k, v in saved.items()])
     for key, value in settings.items():
+        stack.callback(setattr, ctx, key, getattr(ctx, key))  # restored on leaving
         setattr(ctx, key, value)
     log = logging.getLogger("ray.data")
     stack.callback(log.setLevel, log.level)

@@ -97,10 +97,11 @@ def test_bad_engine_settings_are_refused(tmp_path: Path) -> None:
         check_settings(small_cfg(tmp_path, "engine.name=spark"))
     with pytest.raises(InputError, match="engine.num_cpus"):
         check_settings(small_cfg(tmp_path, "engine=ray", "engine.num_cpus=0"))
-    check_settings(small_cfg(tmp_path, "engine=ray", "engine.address=ray://head:10001"))
-    for name, address in (("dask", "tcp://127.0.0.1:9"), ("ray", "127.0.0.1:9"),
-                          ("ray", "ray://127.0.0.1:9")):
-        with pytest.raises(InputError, match="engine.address"), engine_session(
+    check_settings(small_cfg(tmp_path, "engine=ray", "engine.address=head:6379"))
+    for name, address, why in (("dask", "tcp://127.0.0.1:9", "answered"),
+                               ("ray", "127.0.0.1:9", "answered"),
+                               ("ray", "ray://127.0.0.1:10001", "Ray Client")):
+        with pytest.raises(InputError, match=f"engine.address.*{why}"), engine_session(
                 {"name": name, "address": address}):
             pass
 
