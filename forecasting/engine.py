@@ -56,17 +56,21 @@ def check_engine(engine_cfg: Mapping | None) -> None:
     name, address = cfg.get("name", "local"), cfg.get("address")
     if name == "local":
         return
-    missing = [m for m in PACKAGES[name] if importlib.util.find_spec(m) is None]
-    if missing:
-        raise InputError("config", f"engine.name={name!r} needs {', '.join(missing)}: pip "
-                         f"install -e '.[{name}]'", column="engine.name")
-    if not address or address == "auto":
-        return
-    if name == "ray" and address.startswith("ray://"):  # ray-project/ray#42739
+    if name == "ray" and str(address).startswith("ray://"):  # ray-project/ray#42739
         raise InputError("config", f"engine.address={address!r}: ray Data (which statsforecast "
                          "uses on ray) does not run over Ray Client (ray://); run the job on a "
                          "node of the cluster with engine.address=auto or host:6379, or submit "
                          "it with `ray job submit`", column="engine.address")
+    if address and address != "auto":
+        _probe(name, address)
+    missing = [m for m in PACKAGES[name] if importlib.util.find_spec(m) is None]
+    if missing:
+        raise InputError("config", f"engine.name={name!r} needs {', '.join(missing)}: pip "
+                         f"install -e '.[{name}]'", column="engine.name")
+
+
+def _probe(name: str, address: str) -> None:
+    """InputError unless something listens at `address` within CONNECT_TIMEOUT_S."""
     try:
         parts = urlsplit(address if "://" in address else f"{name}://{address}")
         host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme)

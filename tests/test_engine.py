@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from forecasting.cli import CONF_DIR
-from forecasting.engine import distributed, engine_session
+from forecasting.engine import PACKAGES, check_engine, distributed, engine_session
 from forecasting.job import JobResult, run_job
 from forecasting.schema import InputError
 from forecasting.settings import check_settings
@@ -92,7 +92,8 @@ def test_engine_session_opens_and_closes_a_cluster() -> None:
         assert name == "local" and not distributed()
 
 
-def test_bad_engine_settings_are_refused(tmp_path: Path) -> None:
+def test_bad_engine_settings_are_refused(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InputError, match="engine.name"):
         check_settings(small_cfg(tmp_path, "engine.name=spark"))
     with pytest.raises(InputError, match="engine.num_cpus"):
@@ -104,6 +105,9 @@ def test_bad_engine_settings_are_refused(tmp_path: Path) -> None:
         with pytest.raises(InputError, match=f"engine.address.*{why}"), engine_session(
                 {"name": name, "address": address}):
             pass
+    monkeypatch.setitem(PACKAGES, "ray", ("no_such_package_here",))
+    with pytest.raises(InputError, match=r"engine.name.*pip install -e '.\[ray\]'"):
+        check_engine({"name": "ray"})
 
 
 @pytest.mark.parametrize("engine", ["dask", "ray"])
