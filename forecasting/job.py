@@ -40,7 +40,7 @@ from forecasting.backtest.selection import (
 )
 from forecasting.backtest.splits import rolling_cutoffs
 from forecasting.data.hierarchy import SeriesSummary
-from forecasting.engine import engine_session
+from forecasting.engine import check_engine, engine_session
 from forecasting.features.pipeline import build_features
 from forecasting.inputs import ModelInput, load_input
 from forecasting.models.registry import build_forecasters
@@ -412,6 +412,7 @@ def run_job(cfg: DictConfig, *, run_dir: Path, run_name: str = "forecast",
     check_publish_target(cfg, label)
     forecasters = build_forecasters(cfg.models)
     check_publish_choice(cfg, forecasters)
+    check_engine(cfg.get("engine"))  # before the store and the lock are written
     scenarios = scenarios_for(cfg)
     reference = reference_scenario(cfg, scenarios)
     # backtest and feature frame under the reference scenario when it is among those run

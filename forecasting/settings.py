@@ -101,6 +101,7 @@ SETTINGS: dict[str, Setting] = {
     "engine.processes": Setting(bool),
     "engine.partitions": Setting(int, 1, 100_000, nullable=True),
     "engine.dashboard_address": Setting(str, nullable=True),
+    "engine.num_cpus": Setting(int, 1, 1024),
 }
 
 
