@@ -39,8 +39,9 @@ class StatsForecaster:
     models computed from the members' forecasts (no refit), each with its own output columns.
     `n_jobs` is statsforecast's worker count over series (-1: every core); panels of fewer than
     MIN_SERIES_PER_WORKER series per worker run in one process, where starting workers would
-    cost more than it saves (2 s per fit on the 8 bundled series). Inside a dask or ray engine session
-    (forecasting.engine) the fits go through statsforecast's fugue backend on the cluster.
+    cost more than it saves (2 s per fit on the 8 bundled series). Inside a dask or ray
+    engine session (forecasting.engine) the fits go through statsforecast's fugue backend on
+    the cluster.
     """
 
     def __init__(self, models: Sequence[object], *, fallback: object | None = None,
