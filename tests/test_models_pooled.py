@@ -115,3 +115,18 @@ def test_small_panels_run_statsforecast_in_one_process() -> None:
     assert workers(-1, 8) == 1 and workers(4, 8) == 1
     assert workers(-1, MIN_SERIES_PER_WORKER * cores) == -1
     assert workers(1, 10_000) == 1
+
+
+def test_capped_training_rows_are_the_seeded_subset_of_all_rows() -> None:
+    """max_rows picks rows before building them (memory follows the cap): the same rows, in
+    the same order, as building every row and then taking the seeded subset."""
+    panel = trending_panel(n_series=12).sort_values([ID_COL, TIME_COL], ignore_index=True)
+    full = PooledDirectRegressor(HistGradientBoostingRegressor(), alias="P", max_rows=10**9)
+    capped = PooledDirectRegressor(HistGradientBoostingRegressor(), alias="P", max_rows=500)
+    x_all, y_all, ids_all, k_all, _ = full._rows(panel, h=6, train=True, exog=None)
+    x, y, ids, k, _ = capped._rows(panel, h=6, train=True, exog=None)
+    pick = np.sort(np.random.default_rng(0).choice(len(y_all), size=500, replace=False))
+    assert len(y_all) > 500 and len(y) == 500
+    np.testing.assert_array_equal(x, x_all[pick])
+    np.testing.assert_array_equal(y, y_all[pick])
+    assert list(ids) == list(ids_all[pick]) and list(k) == list(k_all[pick])

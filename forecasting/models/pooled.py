@@ -114,27 +114,43 @@ class PooledDirectRegressor:
     def _rows(self, history: pd.DataFrame, *, h: int, train: bool,
               exog: pd.DataFrame | None,
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Feature matrix, targets, series ids, horizons and each row's eps."""
+        """Feature matrix, targets, series ids, horizons and each row's eps.
+
+        Training rows beyond `max_rows` are a seeded random subset, drawn before any feature
+        is built, so memory follows `max_rows`, not the panel (10,000 series x 96 months
+        would be 8 million rows of 39 features at h=12)."""
         rng = np.random.default_rng(self.seed)
-        xs, ts, ids, ks, months, epss = [], [], [], [], [], []
+        series = []
         for uid, idx in history.groupby(ID_COL, sort=True).indices.items():
             y = np.clip(history[TARGET_COL].to_numpy(float)[idx], 0.0, None)
-            ds = history[TIME_COL].to_numpy()[idx]
             n = len(y)
             if n < self.level_window or np.isnan(y).any():
                 continue
-            eps = EPS_SHARE * float(np.mean(y)) + 1e-9
             origins = (np.arange(self.level_window - 1, n - 1) if train
                        else np.array([n - 1]))
             if len(origins) == 0:
                 continue
-            log_level, lag_x = _series_windows(y, lags=self.lags, level_window=self.level_window,
-                                               origins=origins, eps=eps)
             o, k = np.meshgrid(np.arange(len(origins)), np.arange(1, h + 1), indexing="ij")
             o, k = o.ravel(), k.ravel()
             if train:
                 keep = origins[o] + k < n
                 o, k = o[keep], k[keep]
+            series.append((uid, y, history[TIME_COL].to_numpy()[idx], origins, o, k))
+        sizes = np.array([len(s[4]) for s in series], dtype=int)
+        if train and sizes.sum() > self.max_rows:
+            pick = np.sort(rng.choice(int(sizes.sum()), size=self.max_rows, replace=False))
+            starts = np.concatenate([[0], np.cumsum(sizes)])
+            bounds = np.searchsorted(pick, starts)
+            series = [(uid, y, ds, origins, o[rows], k[rows])
+                      for (uid, y, ds, origins, o, k), rows in zip(series, (
+                          pick[a:b] - start for a, b, start in zip(
+                              bounds[:-1], bounds[1:], starts[:-1], strict=True)), strict=True)]
+        xs, ts, ids, ks, months, epss = [], [], [], [], [], []
+        for uid, y, ds, origins, o, k in series:
+            n = len(y)
+            eps = EPS_SHARE * float(np.mean(y)) + 1e-9
+            log_level, lag_x = _series_windows(y, lags=self.lags, level_window=self.level_window,
+                                               origins=origins, eps=eps)
             t = origins[o]
             month0 = pd.DatetimeIndex(ds[t]).month.to_numpy() - 1
             cols = [lag_x[o], k, (month0 + k) % 12, log_level[o], np.minimum(t + 1, MAX_HISTORY)]
@@ -157,9 +173,6 @@ class PooledDirectRegressor:
         uid, k = np.concatenate(ids), np.concatenate(ks)
         if exog is not None:
             x = self._with_exog(x, uid, k, np.concatenate(months), exog)
-        if train and len(target) > self.max_rows:
-            pick = np.sort(rng.choice(len(target), size=self.max_rows, replace=False))
-            x, target, uid, k, eps = x[pick], target[pick], uid[pick], k[pick], eps[pick]
         return x, target, uid, k, eps
 
     def _with_exog(self, x: np.ndarray, uid: np.ndarray, k: np.ndarray, origin: np.ndarray,
