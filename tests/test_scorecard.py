@@ -178,8 +178,9 @@ def test_report_is_one_self_contained_page(routine) -> None:
     text = (later.published.directory / "report.html").read_text(encoding="utf-8")
     page = _Page()
     page.feed(text)
-    assert page.sections == ["identifiers", "changes", "fan-charts", "scenarios", "leaderboard",
-                             "scorecard", "provenance"]
+    assert page.sections == ["identifiers", "changes", "fan-charts", "scenarios",
+                             "series-index", "leaderboard", "scorecard", "provenance"]
+    assert "All <b>8</b> published series" in text  # the series index lists every one
     fans = [img for img in page.images if img["alt"].startswith("fan chart ")]
     assert sorted(img["alt"] for img in fans) == [f"fan chart {s}" for s in SCENARIOS]
     for img in page.images:
