@@ -23,7 +23,6 @@ For each panel (`--sizes`: SYNTHETIC panels of N series x 96 months, `data=synth
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import pstats
@@ -163,17 +162,10 @@ def timed(fn: Callable[[], pd.DataFrame]) -> tuple[float, float, pd.DataFrame]:
     return time.perf_counter() - t0, cpu() - c0, out
 
 
-def _bare_models(f: StatsForecaster, h: int) -> list[object]:
-    """`f`'s models with the conformal windows it gives them at horizon `h` (all of them, or
-    only its `conformal_models`), as fresh copies."""
-    takes = set(f.conformal_models or (f.model_aliases if f.conformal_windows else []))
-    out = []
-    for model, alias in zip(f.models, f.model_aliases, strict=True):
-        fresh = copy.copy(model)
-        fresh.prediction_intervals = (ConformalIntervals(h=h, n_windows=f.conformal_windows)
-                                      if alias in takes else None)
-        out.append(fresh)
-    return out
+def _bare_models(f: StatsForecaster, h: int) -> tuple[list[object], object | None]:
+    """`f`'s models and fallback with the conformal windows it gives them at horizon `h`."""
+    return f.fresh_models(ConformalIntervals(h=h, n_windows=f.conformal_windows)
+                          if f.conformal_windows else None)
 
 
 def bare(f: StatsForecaster, panel: pd.DataFrame, *, h: int, windows: int, final_h: int,
@@ -181,10 +173,12 @@ def bare(f: StatsForecaster, panel: pd.DataFrame, *, h: int, windows: int, final
     """statsforecast alone: cross_validation over the windows, then the final forecast (the
     same models, conformal windows, fallback and worker count as `f`)."""
     n_jobs = workers(f.n_jobs, panel[ID_COL].nunique())
-    cv = StatsForecast(models=_bare_models(f, h), freq=FREQ, fallback_model=f.fallback,
+    models, fallback = _bare_models(f, h)
+    cv = StatsForecast(models=models, freq=FREQ, fallback_model=fallback,
                        n_jobs=n_jobs).cross_validation(df=panel, h=h, n_windows=windows,
                                                        step_size=1, level=level)
-    StatsForecast(models=_bare_models(f, final_h), freq=FREQ, fallback_model=f.fallback,
+    models, fallback = _bare_models(f, final_h)
+    StatsForecast(models=models, freq=FREQ, fallback_model=fallback,
                   n_jobs=n_jobs).forecast(df=panel, h=final_h, level=level)
     return cv
 

@@ -96,16 +96,23 @@ class StatsForecaster:
         """One statsforecast call on fresh copies of the models: conformal `windows` (for
         this `h`) on the models that take them, nothing carried over from an earlier call
         (statsforecast keeps the first windows it is given on a model instance)."""
+        models, fallback = self.fresh_models(windows)
+        sf = StatsForecast(models=models, freq=FREQ, fallback_model=fallback,
+                           n_jobs=workers(self.n_jobs, history[ID_COL].nunique()))
+        return collect(sf.forecast(h=h, df=distribute(history), X_df=distribute(x_future),
+                                   level=None if level is None else list(level)), history)
+
+    def fresh_models(self, windows: ConformalIntervals | None,
+                     ) -> tuple[list[object], object | None]:
+        """Copies of the models and the fallback, with conformal `windows` on those that take
+        them (every model, or only `conformal_models`); nothing shared with earlier calls."""
         takes = set(self.model_aliases if self._conformal_all else self.conformal_models)
         takes = takes if windows else set()
         models = [_with_windows(m, windows if alias in takes else None)
                   for m, alias in zip(self.models, self.model_aliases, strict=True)]
         fallback = None if self.fallback is None else _with_windows(
             self.fallback, windows if self._conformal_all else None)
-        sf = StatsForecast(models=models, freq=FREQ, fallback_model=fallback,
-                           n_jobs=workers(self.n_jobs, history[ID_COL].nunique()))
-        return collect(sf.forecast(h=h, df=distribute(history), X_df=distribute(x_future),
-                                   level=None if level is None else list(level)), history)
+        return models, fallback
 
     def _columns(self, fcst: pd.DataFrame, level: tuple[int, ...]) -> list[str]:
         """Keys, then each model's point and bounds by level: one order whatever the engine
